@@ -1,0 +1,144 @@
+"""``syncline sync`` and ``syncline import``: parse options, call the library, report."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from syncline.cli.main import EPILOG, run_options
+
+
+def _split(value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _run_options(kw: dict[str, Any], **extra: Any) -> Any:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from syncline.errors import ConfigError
+    from syncline.options import RunOptions
+    from syncline.types import TypeOptions
+
+    try:
+        zone = ZoneInfo(kw["zone"])
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"unknown time zone {kw['zone']!r}") from exc
+    return RunOptions(
+        create=kw["create"], update=kw["update"], delete=kw["delete"],
+        dry_run=kw["dry_run"] or kw["check"],
+        max_create=kw["max_create"], max_update=kw["max_update"],
+        max_delete=kw["max_delete"], max_total=kw["max_total"],
+        allow_mass_delete=kw["allow_mass_delete"], on_duplicate=kw["on_duplicate"],
+        on_error=kw["on_error"], rejects=Path(kw["rejects"]) if kw["rejects"] else None,
+        types=TypeOptions(strip_text=not kw["keep_whitespace"], zone=zone),
+        **extra,
+    )
+
+
+def _looks_like_url(text: str) -> bool:
+    return "://" in text and not os.path.exists(text)
+
+
+@click.command("sync", epilog=EPILOG)
+@click.argument("source")
+@click.argument("target")
+@click.option("--table", required=True, help="Target table (also the model's name).")
+@click.option("--key", required=True, metavar="COL[,COL...]", help="Key column(s).")
+@click.option("--fields", metavar="COL[,COL...]",
+              help="Fields to compare and write (default: the target's columns in the source).")
+@click.option("--exclude", metavar="COL[,COL...]", help="Fields never compared nor written.")
+@click.option("--source-table", help="Table to read when SOURCE is a database URL.")
+@click.option("--source-query", help="Query to read when SOURCE is a database URL.")
+@click.option("--encoding", default="utf-8", show_default=True, help="Encoding of a CSV source.")
+@click.option("--delimiter", default=",", show_default=True, help="Delimiter of a CSV source.")
+@click.option("--strict-columns", is_flag=True,
+              help="A CSV column that is not in the target table is an error, not a warning.")
+@click.option("--create-table", is_flag=True,
+              help="Create a missing target table from the source's columns.")
+@run_options
+@click.pass_context
+def sync_command(ctx: click.Context, source: str, target: str, table: str, key: str,
+                 fields: str | None, exclude: str | None, source_table: str | None,
+                 source_query: str | None, encoding: str, delimiter: str,
+                 strict_columns: bool, create_table: bool, **kw: Any) -> None:
+    """Make table TABLE of database TARGET match SOURCE (a CSV file or a database URL).
+
+    \b
+    Examples:
+      syncline sync products.csv sqlite:///shop.db --table products --key upc --dry-run --diff
+      syncline sync postgresql://pos/db sqlite:///shop.db --table products --key upc \\
+          --source-table item --delete
+    """
+    from syncline.cli.report import run_and_report
+
+    def build() -> Any:
+        from syncline.errors import ConfigError
+        from syncline.handler import Handler
+        from syncline.importer import Importer
+        from syncline.sources.base import Source
+
+        src: Source
+        if _looks_like_url(source):
+            from syncline.sources.sql import SqlSource
+
+            src = SqlSource(source, table=source_table, query=source_query)
+        else:
+            if source_table or source_query:
+                raise ConfigError("--source-table/--source-query need a database URL as SOURCE")
+            if delimiter in ("\\t", "tab"):
+                sep = "\t"
+            else:
+                sep = delimiter
+            from syncline.sources.csv import CsvSource
+
+            if not os.path.exists(source):
+                raise ConfigError(f"source file {source} does not exist")
+            src = CsvSource(source, encoding=encoding, delimiter=sep)
+        importer = Importer(table=table, key=_split(key), fields=_split(fields),
+                            exclude=_split(exclude) or (), source=src)
+        handler = Handler(target_url=target, importers=[importer], name=f"sync {table}")
+        options = _run_options(kw, strict_columns=strict_columns, create_table=create_table)
+        return handler, options, None
+
+    run_and_report(ctx, build, kw)
+
+
+@click.command("import", epilog=EPILOG)
+@click.argument("handler_name", metavar="HANDLER")
+@click.argument("models", nargs=-1)
+@click.option("--source", "source_url", help="Source database URL (default: the handler's).")
+@click.option("--target", "target_url", help="Target database URL (default: the handler's).")
+@click.option("--list-models", is_flag=True, help="List the handler's models and exit.")
+@run_options
+@click.pass_context
+def import_command(ctx: click.Context, handler_name: str, models: tuple[str, ...],
+                   source_url: str | None, target_url: str | None, list_models: bool,
+                   **kw: Any) -> None:
+    """Run a code-defined HANDLER: an entry point name (group syncline.handlers) or module:Class.
+
+    MODEL names limit the run to those models (default: all, in dependency order).
+    """
+    from syncline.cli.report import fail, run_and_report
+    from syncline.errors import SynclineError
+    from syncline.plugins import load_handler
+
+    try:
+        handler_class = load_handler(handler_name)
+        handler = handler_class(source_url=source_url, target_url=target_url)
+    except SynclineError as exc:
+        fail(ctx, exc)
+        return
+    if list_models:
+        for model in handler.models:
+            click.echo(model)
+        return
+
+    def build() -> Any:
+        return handler, _run_options(kw), list(models) or None
+
+    run_and_report(ctx, build, kw)

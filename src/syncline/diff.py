@@ -1,0 +1,155 @@
+"""Change sets as values, and the in-memory diff that computes them (pure, no I/O).
+
+A record here is a tuple of canonical values in the order of ``ChangeSet.fields``; a key
+is a tuple of the key fields' values. ``Create``/``Update``/``Delete`` expose dicts for
+people and reports, built on demand so that a million creates cost a million tuples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+Key = tuple[Any, ...]
+Values = tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Create:
+    """A record the target lacks: ``new`` maps every field to its value."""
+
+    key: Key
+    values: Values
+    fields: tuple[str, ...]
+    row: int | None = None
+
+    @property
+    def new(self) -> dict[str, Any]:
+        return dict(zip(self.fields, self.values, strict=True))
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """A record whose ``changed`` fields differ: ``old`` and ``new`` map every field."""
+
+    key: Key
+    old_values: Values
+    new_values: Values
+    fields: tuple[str, ...]
+    changed: tuple[str, ...]
+    row: int | None = None
+
+    @property
+    def old(self) -> dict[str, Any]:
+        return dict(zip(self.fields, self.old_values, strict=True))
+
+    @property
+    def new(self) -> dict[str, Any]:
+        return dict(zip(self.fields, self.new_values, strict=True))
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    """A target record the source no longer has."""
+
+    key: Key
+    old_values: Values
+    fields: tuple[str, ...]
+
+    @property
+    def old(self) -> dict[str, Any]:
+        return dict(zip(self.fields, self.old_values, strict=True))
+
+
+Change = Create | Update | Delete
+
+
+@dataclass
+class ChangeSet:
+    """The diff of one importer: what the target needs to match the source."""
+
+    model: str
+    fields: tuple[str, ...]
+    key: tuple[str, ...]
+    creates: list[Create] = field(default_factory=list)
+    updates: list[Update] = field(default_factory=list)
+    deletes: list[Delete] = field(default_factory=list)
+    unchanged: int = 0
+    #: differences this run was not asked to apply (``--no-create``, ``--no-update``...)
+    skipped: int = 0
+    #: records the target held for this model when the diff was computed
+    target_rows: int = 0
+
+    @property
+    def total(self) -> int:
+        return len(self.creates) + len(self.updates) + len(self.deletes)
+
+    def __bool__(self) -> bool:
+        return self.total > 0
+
+    def __iter__(self) -> Iterator[Change]:
+        yield from self.creates
+        yield from self.updates
+        yield from self.deletes
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "created": len(self.creates),
+            "updated": len(self.updates),
+            "deleted": len(self.deletes),
+            "unchanged": self.unchanged,
+            "skipped": self.skipped,
+        }
+
+
+def diff(
+    model: str,
+    fields: Sequence[str],
+    key: Sequence[str],
+    source: Mapping[Key, tuple[int | None, Values]],
+    target: Iterable[tuple[Key, Values]],
+    *,
+    create: bool = True,
+    update: bool = True,
+    delete: bool = True,
+    protected: frozenset[Key] | set[Key] = frozenset(),
+) -> ChangeSet:
+    """Compare source records (key -> (row number, values)) with the target's.
+
+    ``protected`` keys are never updated or deleted: the source had a row for them that
+    was rejected, so the source's word on them is unknown.
+    """
+    names = tuple(fields)
+    changes = ChangeSet(model=model, fields=names, key=tuple(key))
+    seen: set[Key] = set()
+    for tkey, old in target:
+        seen.add(tkey)
+        changes.target_rows += 1
+        found = source.get(tkey)
+        if found is None:
+            if tkey in protected:
+                continue
+            if delete:
+                changes.deletes.append(Delete(tkey, old, names))
+            else:
+                changes.skipped += 1
+            continue
+        row, new = found
+        if new == old:
+            changes.unchanged += 1
+        elif tkey in protected:
+            continue
+        elif update:
+            changed_names = tuple(n for n, a, b in zip(names, old, new, strict=True) if a != b)
+            changes.updates.append(Update(tkey, old, new, names, changed_names, row))
+        else:
+            changes.skipped += 1
+    missing = (
+        Create(skey, new, names, row) for skey, (row, new) in source.items() if skey not in seen
+    )
+    if create:
+        changes.creates.extend(missing)
+    else:
+        changes.skipped += sum(1 for _ in missing)
+    return changes

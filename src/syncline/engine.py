@@ -1,0 +1,248 @@
+"""The in-memory diff engine: read both sides, coerce, check keys, diff by key.
+
+The source is read completely (and checked) before the target is read, and nothing is
+written here: the result is a :class:`~syncline.diff.ChangeSet` plus the row errors.
+The source side is held as one entry per key; the target side is streamed through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from syncline.diff import ChangeSet, Key, Values, diff
+from syncline.errors import (
+    CoercionError,
+    ConfigError,
+    KeyProblemError,
+    SynclineError,
+)
+from syncline.importer import Importer
+from syncline.options import RunOptions
+from syncline.sources.base import Source
+from syncline.targets.sql import TargetSession
+from syncline.types import ColumnSpec, TypeOptions, source_coercer, target_normalizer, to_db
+
+#: row errors kept as objects; beyond this they are only counted
+ERRORS_KEPT = 1000
+
+
+@dataclass
+class Rejected:
+    """A source row left out of the run, with the reason (for the rejects file)."""
+
+    row: int
+    values: tuple[Any, ...]
+    reason: str
+
+
+@dataclass
+class Computed:
+    """What the engine found for one importer."""
+
+    changes: ChangeSet
+    errors: list[SynclineError] = field(default_factory=list)
+    error_count: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    specs: dict[str, ColumnSpec] = field(default_factory=dict)
+
+
+@dataclass
+class Plan:
+    """The resolved shape of one importer against one target table."""
+
+    importer: Importer
+    source: Source
+    fields: tuple[str, ...]
+    specs: dict[str, ColumnSpec]
+    key_index: tuple[int, ...]
+    fold_key: tuple[bool, ...]
+    warnings: list[str]
+    types: TypeOptions
+
+
+def make_plan(importer: Importer, source: Source, session: TargetSession,
+              options: RunOptions) -> Plan:
+    specs = session.columns(importer.table)
+    source_columns = [c.name for c in source.columns()]
+    fields, warnings = importer.resolve_fields(list(specs), source_columns)
+    check = getattr(source, "check_header", None)
+    if check is not None and not importer.has_source_hook:
+        required = [c for c in session.required_columns(importer.table)
+                    if c not in importer.exclude]
+        warnings += check(key=importer.key, required=required, known=list(specs),
+                          strict=options.strict_columns)
+    key_index = tuple(fields.index(k) for k in importer.key)
+    fold = tuple(session.target.capabilities.case_insensitive_keys
+                 and specs[k].kind == "text" for k in importer.key)
+    return Plan(importer, source, fields, specs, key_index, fold, warnings, options.types)
+
+
+def compute(plan: Plan, session: TargetSession, options: RunOptions,
+            progress: Callable[[int], None] | None = None) -> Computed:
+    importer = plan.importer
+    if options.delete and not importer.allow_delete:
+        raise ConfigError(f"importer {importer.name} never deletes (allow_delete is off)")
+    source_map, computed = read_source(plan, options, progress)
+    wanted = None if options.keys is None else [make_key_tuple(k) for k in options.keys]
+    if wanted is not None:
+        keep = {fold_key(plan, k) for k in wanted}
+        source_map = {k: v for k, v in source_map.items() if k in keep}
+    target = read_target(plan, session, wanted)
+    computed.changes = diff(
+        importer.name, plan.fields, importer.key, source_map, target,
+        create=options.create and importer.allow_create,
+        update=options.update and importer.allow_update,
+        delete=options.delete and importer.allow_delete,
+        protected=computed_protected(plan, computed),
+    )
+    computed.warnings = plan.warnings + computed.warnings
+    computed.specs = plan.specs
+    return computed
+
+
+def make_key_tuple(key: Any) -> Key:
+    return key if isinstance(key, tuple) else (key,)
+
+
+def fold_key(plan: Plan, key: Key) -> Key:
+    if not any(plan.fold_key):
+        return key
+    return tuple(p.casefold() if f and isinstance(p, str) else p
+                 for p, f in zip(key, plan.fold_key, strict=True))
+
+
+def computed_protected(plan: Plan, computed: Computed) -> set[Key]:
+    """Keys of rejected rows: their target records are neither updated nor deleted."""
+    protected: set[Key] = set()
+    for rejected in computed.rejected:
+        key = tuple(rejected.values[i] for i in plan.key_index) if rejected.values else None
+        if key and all(p not in (None, "") for p in key):
+            protected.add(fold_key(plan, key))
+    return protected
+
+
+def read_source(plan: Plan, options: RunOptions, progress: Callable[[int], None] | None = None
+                ) -> tuple[dict[Key, tuple[int | None, Values]],
+    Computed]:
+    """Every source record coerced to target types, by key; row errors collected."""
+    importer, fields, key_index = plan.importer, plan.fields, plan.key_index
+    model, file = importer.name, plan.source.name
+    coercers = [source_coercer(plan.specs[f], options.types) for f in fields]
+    indexed = list(enumerate(coercers))
+    hook = importer.normalize_source if importer.has_source_hook else None
+    computed = Computed(ChangeSet(model, fields, importer.key))
+    found: dict[Key, tuple[int | None, Values]] = {}
+    first_rows: dict[Key, int] = {}
+    duplicates: dict[Key, list[int]] = {}
+    blank_rows: list[int] = []
+    single = key_index[0] if len(key_index) == 1 else None
+    folding = any(plan.fold_key)
+
+    def reject(error: SynclineError, row: int, raw: tuple[Any, ...]) -> None:
+        error.locate(model=model, row=row, file=file)
+        computed.error_count += 1
+        if len(computed.errors) < ERRORS_KEPT:
+            computed.errors.append(error)
+        if options.on_error == "skip":
+            computed.rejected.append(Rejected(row, raw, str(error)))
+
+    count = 0
+    for batch in plan.source.read(fields):
+        count += len(batch)
+        if progress is not None:
+            progress(count)
+        for row, raw in batch:
+            record = raw
+            if hook is not None:
+                shaped = hook(dict(zip(fields, raw, strict=True)))
+                if shaped is None:
+                    continue
+                record = tuple(shaped.get(f) for f in fields)
+            try:
+                values = tuple([c(record[i]) for i, c in indexed])
+            except CoercionError:
+                values = None
+            if values is None:
+                for i, c in indexed:
+                    try:
+                        c(record[i])
+                    except CoercionError as exc:
+                        reject(exc, row, raw)
+                        break
+                continue
+            key: Key = (values[single],) if single is not None else tuple(
+                values[i] for i in key_index)
+            if any(part is None or part == "" for part in key):
+                blank_rows.append(row)
+                if options.on_error == "skip":
+                    computed.rejected.append(Rejected(row, raw, "the key is empty"))
+                continue
+            if folding:
+                key = fold_key(plan, key)
+            if key in first_rows:
+                duplicates.setdefault(key, [first_rows[key]]).append(row)
+                if options.on_duplicate == "first":
+                    continue
+            else:
+                first_rows[key] = row
+            found[key] = (row, values)
+    if blank_rows:
+        _key_problem_blank(plan, blank_rows, computed, options)
+    if duplicates and options.on_duplicate == "error":
+        shown = sorted(duplicates.items(), key=lambda kv: kv[1][0])
+        listing = "; ".join(f"{_fmt(k)} on rows {', '.join(map(str, rows[:10]))}"
+                            for k, rows in shown[:20])
+        more = f" and {len(shown) - 20} more" if len(shown) > 20 else ""
+        computed.error_count += 1
+        computed.errors.insert(0, KeyProblemError(
+            f"{len(shown)} duplicate key(s) in the source: {listing}{more}"
+            " (use --on-duplicate=first or --on-duplicate=last to keep one)",
+            problems=[(k, rows) for k, rows in shown], model=model, file=file))
+    elif duplicates:
+        computed.warnings.append(
+            f"{importer.name}: {len(duplicates)} duplicate key(s) in the source;"
+            f" kept the {options.on_duplicate} row of each")
+    return found, computed
+
+
+def _key_problem_blank(plan: Plan, rows: list[int], computed: Computed,
+                       options: RunOptions) -> None:
+    listing = ", ".join(map(str, rows[:20])) + (f" and {len(rows) - 20} more"
+                                                if len(rows) > 20 else "")
+    error = KeyProblemError(
+        f"{len(rows)} source row(s) have an empty key ({', '.join(plan.importer.key)}):"
+        f" rows {listing}", problems=[(None, rows)], model=plan.importer.name,
+        file=plan.source.name, field=", ".join(plan.importer.key))
+    computed.error_count += 1
+    if options.on_error == "skip":
+        computed.warnings.append(str(error) + " (rejected)")
+    else:
+        computed.errors.insert(0, error)
+
+
+def read_target(plan: Plan, session: TargetSession, keys: Sequence[Key] | None
+                ) -> Iterator[tuple[Key, Values]]:
+    """The target's records as (key, canonical values)."""
+    importer, fields, key_index = plan.importer, plan.fields, plan.key_index
+    normalizers = [target_normalizer(plan.specs[f], plan.types) for f in fields]
+    key_to_db: list[Callable[[Any], Any]] = [to_db(plan.specs[k], plan.types)
+                                             for k in importer.key]
+    hook = importer.normalize_target if importer.has_target_hook else None
+    single = key_index[0] if len(key_index) == 1 else None
+    folding = any(plan.fold_key)
+    for batch in session.read(importer.table, fields, keys, importer.key, key_to_db):
+        for raw in batch:
+            values = tuple([n(v) for n, v in zip(normalizers, raw, strict=True)])
+            if hook is not None:
+                shaped = hook(dict(zip(fields, values, strict=True)))
+                values = tuple(shaped.get(f) for f in fields)
+            key: Key = (values[single],) if single is not None else tuple(
+                values[i] for i in key_index)
+            yield (fold_key(plan, key) if folding else key), values
+
+
+def _fmt(key: Key) -> str:
+    return repr(key[0]) if len(key) == 1 else repr(key)

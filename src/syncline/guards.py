@@ -1,0 +1,47 @@
+"""Guards judge change sets before anything is written; a refusal writes nothing.
+
+Every guard, its default and the flag that overrides it are listed in docs/guards.md.
+"""
+
+from __future__ import annotations
+
+from syncline.diff import ChangeSet
+from syncline.errors import GuardError
+from syncline.options import MASS_DELETE_FRACTION, MASS_DELETE_MIN_ROWS, RunOptions
+
+
+def check_guards(changes: ChangeSet, options: RunOptions) -> list[GuardError]:
+    """The refusals for one model's change set (empty when it may be applied)."""
+    refusals: list[GuardError] = []
+    counts = changes.counts()
+    limits = (
+        ("created", options.max_create, "max_create", "--max-create"),
+        ("updated", options.max_update, "max_update", "--max-update"),
+        ("deleted", options.max_delete, "max_delete", "--max-delete"),
+    )
+    for count_name, limit, guard, flag in limits:
+        if limit is not None and counts[count_name] > limit:
+            refusals.append(GuardError(
+                f"{changes.model}: {counts[count_name]} rows would be {count_name}, more than"
+                f" {flag} {limit} allows; nothing was written (raise {flag} to let it through)",
+                guard=guard, flag=flag, model=changes.model))
+    if options.max_total is not None and changes.total > options.max_total:
+        refusals.append(GuardError(
+            f"{changes.model}: {changes.total} changes, more than --max-total {options.max_total}"
+            " allows; nothing was written (raise --max-total to let it through)",
+            guard="max_total", flag="--max-total", model=changes.model))
+    deletes = len(changes.deletes)
+    if (
+        deletes > MASS_DELETE_MIN_ROWS
+        and deletes > MASS_DELETE_FRACTION * changes.target_rows
+        and options.max_delete is None
+        and not options.allow_mass_delete
+    ):
+        refusals.append(GuardError(
+            f"{changes.model}: refusing to delete {deletes} of {changes.target_rows} target rows"
+            f" ({deletes / max(changes.target_rows, 1):.0%}); the mass-delete guard stops deletes"
+            f" of more than {MASS_DELETE_MIN_ROWS} rows and {MASS_DELETE_FRACTION:.0%} of the"
+            " table, which usually means an empty or truncated source. Nothing was written."
+            f" If this is intended, pass --max-delete {deletes} or --allow-mass-delete",
+            guard="mass_delete", flag="--allow-mass-delete", model=changes.model))
+    return refusals

@@ -1,0 +1,128 @@
+"""Importer: ONE model between a source and a target — key, fields, normalize hooks.
+
+What an importer may ever do (``allow_create``/``allow_update``/``allow_delete``) is kept
+apart from what one run does (:class:`~syncline.options.RunOptions`). Subclass and set the
+class attributes, or pass them to the constructor::
+
+    class Products(Importer):
+        table = "product"
+        key = ("upc",)
+        exclude = ("last_sold",)
+
+        def normalize_source(self, record):
+            record["description"] = record["description"].title()
+            return record
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from syncline.errors import ConfigError, HeaderError
+from syncline.sources.base import Source
+
+if TYPE_CHECKING:
+    from syncline.handler import Handler
+
+
+class Importer:
+    """The mapping of one model: which target table, which key, which fields."""
+
+    #: the name in results and on the command line (default: the table's name)
+    model: str = ""
+    #: the target table
+    table: str = ""
+    #: the key: one or more field names that identify a record in source and target
+    key: tuple[str, ...] = ()
+    #: fields to compare and write (default: the target's columns the source offers)
+    fields: tuple[str, ...] | None = None
+    #: fields never compared nor written
+    exclude: tuple[str, ...] = ()
+    #: the source table (default: ``table``) or query, when the handler has a SQL source
+    source_table: str | None = None
+    source_query: str | None = None
+    #: what this importer may EVER do; a run can do less, never more
+    allow_create: ClassVar[bool] = True
+    allow_update: ClassVar[bool] = True
+    allow_delete: ClassVar[bool] = True
+
+    _settable: ClassVar[tuple[str, ...]] = (
+        "model", "table", "key", "fields", "exclude", "source_table", "source_query",
+    )
+
+    def __init__(self, *, source: Source | None = None, **settings: Any) -> None:
+        for name, value in settings.items():
+            if name not in self._settable:
+                raise ConfigError(f"unknown importer setting {name!r}")
+            if name in ("key", "fields", "exclude") and value is not None:
+                value = tuple(value)
+            setattr(self, name, value)
+        self._source = source
+        if not self.table:
+            raise ConfigError(f"importer {type(self).__name__} names no target table")
+        if not self.key:
+            # a sync without a key could only replace everything: refused (RELIABILITY #30)
+            raise ConfigError(f"importer {self.name} has no key: name the key field(s)")
+
+    @property
+    def name(self) -> str:
+        return self.model or self.table
+
+    def source(self, handler: Handler) -> Source:
+        """The source of this model's records (given, or made by the handler)."""
+        if self._source is None:
+            self._source = handler.make_source(self)
+        return self._source
+
+    # -- hooks ------------------------------------------------------------------
+    def normalize_source(self, record: dict[str, Any]) -> dict[str, Any] | None:
+        """Shape a source record like a target record; return None to leave it out."""
+        return record
+
+    def normalize_target(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Shape a target record for comparison."""
+        return record
+
+    @property
+    def has_source_hook(self) -> bool:
+        return type(self).normalize_source is not Importer.normalize_source
+
+    @property
+    def has_target_hook(self) -> bool:
+        return type(self).normalize_target is not Importer.normalize_target
+
+    def resolve_fields(self, target_columns: Sequence[str],
+                       source_columns: Sequence[str]) -> tuple[tuple[str, ...], list[str]]:
+        """The fields compared and written, and warnings about the ones left out."""
+        warnings: list[str] = []
+        missing_key = [k for k in self.key if k not in target_columns]
+        if missing_key:
+            raise ConfigError(f"key column {', '.join(missing_key)} is not in table {self.table}",
+                              model=self.name)
+        if self.fields is not None:
+            fields = tuple(self.fields)
+            unknown = [f for f in fields if f not in target_columns]
+            if unknown:
+                raise ConfigError(f"field {', '.join(unknown)} is not in table {self.table}",
+                                  model=self.name)
+        elif self.has_source_hook:
+            fields = tuple(target_columns)
+        else:
+            fields = tuple(c for c in target_columns if c in source_columns)
+            left = [c for c in target_columns if c not in source_columns and c not in self.exclude]
+            if left:
+                warnings.append(f"{self.name}: target column(s) {', '.join(left)} are not in the"
+                                " source and are left as they are")
+        fields = tuple(f for f in fields if f not in self.exclude or f in self.key)
+        for k in self.key:
+            if k not in fields:
+                fields = (k, *fields)
+        if not self.has_source_hook:
+            absent = [f for f in fields if f not in source_columns]
+            if absent:
+                raise HeaderError(f"the source has no column {', '.join(absent)}",
+                                  model=self.name)
+        return fields, warnings
+
+

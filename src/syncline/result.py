@@ -1,0 +1,110 @@
+"""What a run reports: per model counts, the changes themselves, errors and timing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from syncline.diff import ChangeSet, Create, Delete, Update
+from syncline.errors import SynclineError
+
+#: how many errors a report lists one by one; the count always covers all of them
+ERRORS_SHOWN = 20
+
+
+@dataclass
+class ModelResult:
+    """The outcome of one importer in one run."""
+
+    model: str
+    changes: ChangeSet | None = None
+    errors: list[SynclineError] = field(default_factory=list)
+    error_count: int = 0
+    rejected: int = 0
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def _count(self, name: str) -> int:
+        return self.changes.counts()[name] if self.changes is not None else 0
+
+    @property
+    def created(self) -> int:
+        return self._count("created")
+
+    @property
+    def updated(self) -> int:
+        return self._count("updated")
+
+    @property
+    def deleted(self) -> int:
+        return self._count("deleted")
+
+    @property
+    def unchanged(self) -> int:
+        return self._count("unchanged")
+
+    @property
+    def skipped(self) -> int:
+        return self._count("skipped")
+
+    def as_dict(self, *, changes: bool = False) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "created": self.created,
+            "updated": self.updated,
+            "deleted": self.deleted,
+            "unchanged": self.unchanged,
+            "skipped": self.skipped,
+            "rejected": self.rejected,
+            "error_count": max(self.error_count, len(self.errors)),
+            "errors": [e.as_dict() for e in self.errors[:ERRORS_SHOWN]],
+            "warnings": list(self.warnings),
+            "seconds": round(self.seconds, 3),
+        }
+        if changes and self.changes is not None:
+            data["changes"] = [change_as_dict(c) for c in self.changes]
+        return data
+
+
+@dataclass
+class Result:
+    """The outcome of one run of a handler."""
+
+    dry_run: bool
+    models: dict[str, ModelResult] = field(default_factory=dict)
+    committed: bool = False
+    seconds: float = 0.0
+    error: SynclineError | None = None
+
+    @property
+    def total_changes(self) -> int:
+        return sum(m.changes.total for m in self.models.values() if m.changes is not None)
+
+    def as_dict(self, *, changes: bool = False) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "committed": self.committed,
+            "seconds": round(self.seconds, 3),
+            "error": None if self.error is None else self.error.as_dict(),
+            "models": {name: m.as_dict(changes=changes) for name, m in self.models.items()},
+        }
+
+
+def change_as_dict(change: Create | Update | Delete) -> dict[str, Any]:
+    """One change as JSON-friendly data."""
+    key = [_plain(part) for part in change.key]
+    if isinstance(change, Create):
+        return {"op": "create", "key": key, "row": change.row,
+                "new": {k: _plain(v) for k, v in change.new.items()}}
+    if isinstance(change, Update):
+        old, new = change.old, change.new
+        return {"op": "update", "key": key, "row": change.row,
+                "changes": {f: [_plain(old[f]), _plain(new[f])] for f in change.changed}}
+    return {"op": "delete", "key": key, "old": {k: _plain(v) for k, v in change.old.items()}}
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)

@@ -1,0 +1,87 @@
+"""A SQL table or query as a source, read with SQLAlchemy Core in large streamed batches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from syncline.errors import ConfigError, HeaderError, SourceError
+from syncline.sources.base import Batch, SourceColumn
+from syncline.targets.sql import make_engine, mask_url
+
+BATCH = 10_000
+
+
+class SqlSource:
+    """Rows of a table (``table=``) or of a query (``query=``) in a database."""
+
+    def __init__(self, url: str | sa.Engine, *, table: str | None = None,
+                 query: str | None = None, batch_size: int = BATCH) -> None:
+        if (table is None) == (query is None):
+            raise ConfigError("a SQL source needs exactly one of --source-table or --source-query")
+        self.engine = make_engine(url)
+        self.table_name = table
+        self.query = query
+        self.batch_size = batch_size
+        where = mask_url(self.engine.url)
+        self.name = f"table {table} in {where}" if table else f"query in {where}"
+        self._columns: list[SourceColumn] | None = None
+        self._table: sa.Table | None = None
+
+    def _selectable(self, conn: sa.Connection) -> sa.FromClause:
+        if self.table_name is not None:
+            if self._table is None:
+                try:
+                    self._table = sa.Table(self.table_name, sa.MetaData(), autoload_with=conn)
+                except sa.exc.NoSuchTableError as exc:
+                    raise ConfigError(f"source table {self.table_name!r} does not exist"
+                                      f" in {mask_url(self.engine.url)}") from exc
+            return self._table
+        assert self.query is not None
+        return sa.text(self.query).columns().subquery("q")
+
+    def columns(self) -> list[SourceColumn]:
+        if self._columns is None:
+            try:
+                with self.engine.connect() as conn:
+                    if self.table_name is not None:
+                        table = self._selectable(conn)
+                        self._columns = [SourceColumn(c.name, c.type) for c in table.columns]
+                    else:
+                        assert self.query is not None
+                        result = conn.execute(sa.text(self.query))
+                        keys = list(result.keys())
+                        result.close()
+                        self._columns = [SourceColumn(k) for k in keys]
+            except sa.exc.DBAPIError as exc:
+                raise SourceError(f"cannot read {self.name}: {exc.orig}") from exc
+        return self._columns
+
+    def read(self, fields: Sequence[str]) -> Iterator[Batch]:
+        offered = {c.name for c in self.columns()}
+        missing = [f for f in fields if f not in offered]
+        if missing:
+            raise HeaderError(f"{self.name} has no column {', '.join(missing)}")
+        row = 0
+        try:
+            with self.engine.connect() as conn:
+                if self.table_name is not None:
+                    table = self._selectable(conn)
+                    query: Any = sa.select(*(table.c[f] for f in fields))
+                else:
+                    sub = sa.text(self.query or "").columns(
+                        *(sa.column(c.name) for c in self.columns())).subquery("q")
+                    query = sa.select(*(sub.c[f] for f in fields))
+                result = conn.execution_options(
+                    stream_results=True, yield_per=self.batch_size).execute(query)
+                for part in result.partitions():
+                    batch: Batch = []
+                    for values in part:
+                        row += 1
+                        batch.append((row, tuple(values)))
+                    yield batch
+        except sa.exc.DBAPIError as exc:
+            raise SourceError(f"reading {self.name} failed after {row} rows: {exc.orig}"
+                              " (nothing was written)") from exc

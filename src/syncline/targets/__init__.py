@@ -1,0 +1,1 @@
+"""Targets: where a run writes. Today SQL databases through SQLAlchemy Core."""

@@ -1,0 +1,301 @@
+"""A SQL database as a target: read by key in large batches, apply change sets in bulk.
+
+The session holds ONE connection and ONE transaction for the whole run. Apply is the only
+place that writes; it uses executemany batches (inserts in key order, which is much
+cheaper for a B-tree), grouped updates and ``DELETE ... WHERE key IN (...)`` batches.
+Dialect differences live in :class:`Capabilities`, never in the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any
+
+import sqlalchemy as sa
+
+from syncline.diff import ChangeSet, Key
+from syncline.errors import ConfigError, TargetError, TransientTargetError
+from syncline.types import ColumnSpec, TypeOptions, to_db
+
+BATCH = 10_000
+KEY_BATCH = 1_000
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a target can do; the engine asks these, never the dialect's name."""
+
+    #: text keys that differ only by case are the same key (MySQL/MariaDB default collation)
+    case_insensitive_keys: bool = False
+    #: explicit values written to a serial column must advance its sequence by hand
+    manual_sequences: bool = False
+    #: composite keys can be matched with row values ``(a, b) IN ((..), (..))``
+    row_values: bool = True
+
+
+def capabilities_for(dialect_name: str) -> Capabilities:
+    if dialect_name == "postgresql":
+        return Capabilities(manual_sequences=True)
+    if dialect_name in ("mysql", "mariadb"):
+        return Capabilities(case_insensitive_keys=True)
+    return Capabilities()
+
+
+def make_engine(url: str | sa.Engine) -> sa.Engine:
+    """An engine for a URL, with psycopg 3 as the PostgreSQL driver."""
+    if isinstance(url, sa.Engine):
+        return url
+    if url.startswith(("postgresql://", "postgres://")):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    elif url.startswith("mysql://"):
+        url = "mysql+pymysql://" + url.split("://", 1)[1]
+    try:
+        return sa.create_engine(url)
+    except (sa.exc.ArgumentError, ImportError) as exc:
+        raise ConfigError(f"cannot use database URL {mask_url(url)}: {exc}") from exc
+
+
+def mask_url(url: str | sa.engine.URL) -> str:
+    """A URL safe to print: the password is never shown."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "<invalid URL>"
+
+
+class SqlTarget:
+    """A SQL database that importers write to."""
+
+    def __init__(self, url: str | sa.Engine) -> None:
+        self.engine = make_engine(url)
+        self.name = mask_url(self.engine.url)
+        self.capabilities = capabilities_for(self.engine.dialect.name)
+
+    def session(self) -> TargetSession:
+        try:
+            conn = self.engine.connect()
+        except sa.exc.DBAPIError as exc:
+            raise translate(exc, f"cannot connect to {self.name}") from exc
+        return TargetSession(self, conn)
+
+
+class TargetSession:
+    """One connection and one transaction to a SQL target."""
+
+    def __init__(self, target: SqlTarget, conn: sa.Connection) -> None:
+        self.target = target
+        self.conn = conn
+        self.dialect = conn.dialect.name
+        self._tables: dict[str, sa.Table] = {}
+        self._metadata = sa.MetaData()
+        self.transaction = conn.begin()
+
+    # -- schema -------------------------------------------------------------
+    def has_table(self, name: str) -> bool:
+        return sa.inspect(self.conn).has_table(name)
+
+    def table(self, name: str) -> sa.Table:
+        found = self._tables.get(name)
+        if found is None:
+            if not self.has_table(name):
+                raise ConfigError(
+                    f"table {name!r} does not exist in {self.target.name}"
+                    " (use --create-table to create it from the source's columns)"
+                )
+            found = sa.Table(name, self._metadata, autoload_with=self.conn)
+            self._tables[name] = found
+        return found
+
+    def create_table(self, name: str, specs: Sequence[ColumnSpec], key: Sequence[str]) -> None:
+        columns = [
+            sa.Column(s.name, s.sql_type, primary_key=s.name in key, nullable=s.name not in key)
+            for s in specs
+        ]
+        table = sa.Table(name, self._metadata, *columns)
+        table.create(self.conn)
+        self._tables[name] = table
+
+    def required_columns(self, name: str) -> list[str]:
+        """Columns an insert must give: NOT NULL, no default, not generated."""
+        return [
+            c.name for c in self.table(name).columns
+            if not c.nullable and c.server_default is None and c.default is None
+            and not (c.primary_key and isinstance(c.type, sa.Integer) and c.autoincrement in
+                     (True, "auto") and len(self.table(name).primary_key.columns) == 1)
+        ]
+
+    def columns(self, name: str) -> dict[str, ColumnSpec]:
+        table = self.table(name)
+        return {c.name: ColumnSpec.from_column(c, self.dialect) for c in table.columns}
+
+    # -- reading ------------------------------------------------------------
+    def read(
+        self, name: str, fields: Sequence[str], keys: Sequence[Key] | None = None,
+        key_fields: Sequence[str] = (), key_to_db: Sequence[Callable[[Any], Any]] = (),
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """The target's records in batches, values in ``fields`` order."""
+        table = self.table(name)
+        query = sa.select(*(table.c[f] for f in fields))
+        if keys is None:
+            yield from self._fetch(query)
+            return
+        it = iter(keys)
+        while chunk := list(islice(it, KEY_BATCH)):
+            db_keys = [tuple(conv(v) for conv, v in zip(key_to_db, k, strict=True)) for k in chunk]
+            yield from self._fetch(query.where(key_in(table, key_fields, db_keys)))
+
+    def _fetch(self, query: sa.Select[Any]) -> Iterator[list[tuple[Any, ...]]]:
+        try:
+            result = self.conn.execution_options(yield_per=BATCH).execute(query)
+            for part in result.partitions():
+                yield [tuple(row) for row in part]
+        except sa.exc.DBAPIError as exc:
+            raise translate(exc, f"cannot read from {self.target.name}") from exc
+
+    # -- writing: the one place that changes the target ---------------------
+    def apply_upserts(self, name: str, changes: ChangeSet, specs: dict[str, ColumnSpec],
+                      options: TypeOptions) -> None:
+        """Creates, then updates, of one change set."""
+        table = self.table(name)
+        converters = [to_db(specs[f], options) for f in changes.fields]
+        fields = changes.fields
+        try:
+            if changes.creates:
+                creates = sorted(changes.creates, key=_sort_key) if _sortable(changes) else \
+                    changes.creates
+                insert = table.insert()
+                for chunk in _chunks(creates, BATCH):
+                    self.conn.execute(insert, [
+                        {f: conv(v) for f, conv, v in zip(fields, converters, c.values,
+                                                            strict=True)}
+                        for c in chunk
+                    ])
+                if self.target.capabilities.manual_sequences:
+                    self._advance_sequences(table, fields)
+            if changes.updates:
+                self._apply_updates(table, changes, specs, options)
+        except sa.exc.DBAPIError as exc:
+            raise translate(exc, f"cannot write to table {name}", model=changes.model) from exc
+
+    def _apply_updates(self, table: sa.Table, changes: ChangeSet,
+                       specs: dict[str, ColumnSpec], options: TypeOptions) -> None:
+        index = {f: i for i, f in enumerate(changes.fields)}
+        key_binds = {k: f"k_{i}" for i, k in enumerate(changes.key)}
+        groups: dict[tuple[str, ...], list[Any]] = {}
+        for u in changes.updates:
+            groups.setdefault(u.changed, []).append(u)
+        conv = {f: to_db(specs[f], options) for f in changes.fields}
+        for changed, updates in groups.items():
+            value_binds = {f: f"v_{i}" for i, f in enumerate(changed)}
+            statement = (
+                table.update()
+                .where(*(table.c[k] == sa.bindparam(b) for k, b in key_binds.items()))
+                .values({f: sa.bindparam(b) for f, b in value_binds.items()})
+            )
+            for chunk in _chunks(updates, BATCH):
+                params = []
+                for u in chunk:
+                    p = {b: conv[k](u.old_values[index[k]]) for k, b in key_binds.items()}
+                    p.update({b: conv[f](u.new_values[index[f]]) for f, b in value_binds.items()})
+                    params.append(p)
+                self.conn.execute(statement, params)
+
+    def apply_deletes(self, name: str, changes: ChangeSet, specs: dict[str, ColumnSpec],
+                      options: TypeOptions) -> None:
+        if not changes.deletes:
+            return
+        table = self.table(name)
+        index = [changes.fields.index(k) for k in changes.key]
+        conv = [to_db(specs[k], options) for k in changes.key]
+        try:
+            for chunk in _chunks(changes.deletes, KEY_BATCH):
+                keys = [tuple(c(d.old_values[i]) for c, i in zip(conv, index, strict=True))
+                        for d in chunk]
+                self.conn.execute(table.delete().where(key_in(table, changes.key, keys)))
+        except sa.exc.DBAPIError as exc:
+            raise translate(exc, f"cannot delete from table {name}", model=changes.model) from exc
+
+    def _advance_sequences(self, table: sa.Table, fields: Sequence[str]) -> None:
+        """Explicit ids written into a serial/identity column move its sequence past them."""
+        for column in table.columns:
+            if column.name not in fields or not isinstance(column.type, sa.Integer):
+                continue
+            seq = self.conn.execute(
+                sa.text("SELECT pg_get_serial_sequence(:t, :c)"),
+                {"t": _qualified(table), "c": column.name},
+            ).scalar()
+            if seq is None:
+                continue
+            self.conn.execute(
+                sa.text(
+                    "SELECT setval(:seq, GREATEST((SELECT max({col}) FROM {tab}),"
+                    " (SELECT last_value FROM {seqname})))".format(
+                        col=self.conn.dialect.identifier_preparer.quote(column.name),
+                        tab=self.conn.dialect.identifier_preparer.format_table(table),
+                        seqname=seq,
+                    )
+                ),
+                {"seq": seq},
+            )
+
+    # -- ending -------------------------------------------------------------
+    def commit(self) -> None:
+        try:
+            self.transaction.commit()
+        except sa.exc.DBAPIError as exc:
+            raise translate(exc, f"commit failed on {self.target.name}") from exc
+
+    def rollback(self) -> None:
+        if self.transaction.is_active:
+            self.transaction.rollback()
+
+    def close(self) -> None:
+        try:
+            self.rollback()
+        finally:
+            self.conn.close()
+
+
+def key_in(table: sa.Table, key_fields: Sequence[str], keys: Sequence[tuple[Any, ...]]
+           ) -> sa.ColumnElement[bool]:
+    """``key IN (...)`` for one or several key columns."""
+    if len(key_fields) == 1:
+        return table.c[key_fields[0]].in_([k[0] for k in keys])
+    return sa.tuple_(*(table.c[k] for k in key_fields)).in_(keys)
+
+
+def translate(exc: sa.exc.DBAPIError, doing: str, **where: Any) -> TargetError:
+    """A driver error as a syncline error; lost connections and deadlocks are transient."""
+    detail = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+    transient = exc.connection_invalidated or isinstance(exc, sa.exc.OperationalError) and any(
+        word in detail.lower()
+        for word in ("deadlock", "lock wait timeout", "server closed", "connection", "gone away",
+                     "database is locked", "terminating")
+    )
+    cls = TransientTargetError if transient else TargetError
+    suffix = " (transient: a retry may succeed)" if transient else ""
+    return cls(f"{doing}: {detail}{suffix}", **where)
+
+
+def _qualified(table: sa.Table) -> str:
+    return f"{table.schema}.{table.name}" if table.schema else table.name
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _sort_key(change: Any) -> Key:
+    return change.key  # type: ignore[no-any-return]
+
+
+def _sortable(changes: ChangeSet) -> bool:
+    """Keys sort when no part is None and parts of one position share a type."""
+    first = changes.creates[0].key
+    return all(
+        part is not None and all(type(c.key[i]) is type(part) for c in changes.creates[:100])
+        for i, part in enumerate(first)
+    )
