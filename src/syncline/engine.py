@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
+
 from syncline.diff import ChangeSet, Key, Values, diff
 from syncline.errors import (
     CoercionError,
@@ -22,10 +24,19 @@ from syncline.importer import Importer
 from syncline.options import RunOptions
 from syncline.sources.base import Source
 from syncline.targets.sql import TargetSession
-from syncline.types import ColumnSpec, TypeOptions, source_coercer, target_normalizer, to_db
+from syncline.types import (
+    ColumnSpec,
+    TypeOptions,
+    infer_spec,
+    source_coercer,
+    target_normalizer,
+    to_db,
+)
 
 #: row errors kept as objects; beyond this they are only counted
 ERRORS_KEPT = 1000
+#: rows read to infer column types for --create-table from a file
+SAMPLE_ROWS = 10_000
 
 
 @dataclass
@@ -65,6 +76,12 @@ class Plan:
 
 def make_plan(importer: Importer, source: Source, session: TargetSession,
               options: RunOptions) -> Plan:
+    if options.create_table and not session.has_table(importer.table):
+        created = specs_from_source(source, session.dialect)
+        if options.dry_run:
+            session.assume_table(importer.table, created)
+        else:
+            session.create_table(importer.table, created, importer.key)
     specs = session.columns(importer.table)
     source_columns = [c.name for c in source.columns()]
     fields, warnings = importer.resolve_fields(list(specs), source_columns)
@@ -78,6 +95,29 @@ def make_plan(importer: Importer, source: Source, session: TargetSession,
     fold = tuple(session.target.capabilities.case_insensitive_keys
                  and specs[k].kind == "text" for k in importer.key)
     return Plan(importer, source, fields, specs, key_index, fold, warnings, options.types)
+
+
+def specs_from_source(source: Source, dialect: str) -> list[ColumnSpec]:
+    """Column types for a new target table: the SQL source's own, or inferred from a sample."""
+    columns = source.columns()
+    if all(c.sql_type is not None for c in columns):
+        return [ColumnSpec.from_column(sa.Column(c.name, _generic(c.sql_type)), dialect)
+                for c in columns]
+    names = [c.name for c in columns]
+    sample: list[tuple[Any, ...]] = []
+    for batch in source.read(names):
+        sample.extend(values for _, values in batch)
+        if len(sample) >= SAMPLE_ROWS:
+            break
+    return [infer_spec(name, [str(v) for v in (row[i] for row in sample) if v is not None])
+            for i, name in enumerate(names)]
+
+
+def _generic(sql_type: Any) -> Any:
+    try:
+        return sql_type.as_generic()
+    except NotImplementedError:
+        return sa.Text()
 
 
 def compute(plan: Plan, session: TargetSession, options: RunOptions,

@@ -90,11 +90,17 @@ class TargetSession:
         self.dialect = conn.dialect.name
         self._tables: dict[str, sa.Table] = {}
         self._metadata = sa.MetaData()
+        #: tables a dry run with --create-table pretends exist (empty)
+        self._assumed: dict[str, dict[str, ColumnSpec]] = {}
         self.transaction = conn.begin()
 
     # -- schema -------------------------------------------------------------
     def has_table(self, name: str) -> bool:
-        return sa.inspect(self.conn).has_table(name)
+        return name in self._tables or sa.inspect(self.conn).has_table(name)
+
+    def assume_table(self, name: str, specs: Sequence[ColumnSpec]) -> None:
+        """Treat a missing table as existing and empty (a dry run of --create-table)."""
+        self._assumed[name] = {s.name: s for s in specs}
 
     def table(self, name: str) -> sa.Table:
         found = self._tables.get(name)
@@ -119,6 +125,8 @@ class TargetSession:
 
     def required_columns(self, name: str) -> list[str]:
         """Columns an insert must give: NOT NULL, no default, not generated."""
+        if name in self._assumed:
+            return []
         return [
             c.name for c in self.table(name).columns
             if not c.nullable and c.server_default is None and c.default is None
@@ -127,6 +135,8 @@ class TargetSession:
         ]
 
     def columns(self, name: str) -> dict[str, ColumnSpec]:
+        if name in self._assumed:
+            return dict(self._assumed[name])
         table = self.table(name)
         return {c.name: ColumnSpec.from_column(c, self.dialect) for c in table.columns}
 
@@ -136,6 +146,8 @@ class TargetSession:
         key_fields: Sequence[str] = (), key_to_db: Sequence[Callable[[Any], Any]] = (),
     ) -> Iterator[list[tuple[Any, ...]]]:
         """The target's records in batches, values in ``fields`` order."""
+        if name in self._assumed:
+            return
         table = self.table(name)
         query = sa.select(*(table.c[f] for f in fields))
         if keys is None:
