@@ -103,6 +103,9 @@ class Handler:
             raise
         finally:
             result.seconds = time.perf_counter() - started
+            target.close()
+            for importer in chosen:
+                importer.close_source()
         return result
 
     def _run(self, session: TargetSession, chosen: list[Importer], options: RunOptions,

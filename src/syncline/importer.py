@@ -75,6 +75,12 @@ class Importer:
             self._source = handler.make_source(self)
         return self._source
 
+    def close_source(self) -> None:
+        """Release what the source holds (a connection pool), if it is closable."""
+        close = getattr(self._source, "close", None)
+        if close is not None:
+            close()
+
     # -- hooks ------------------------------------------------------------------
     def normalize_source(self, record: dict[str, Any]) -> dict[str, Any] | None:
         """Shape a source record like a target record; return None to leave it out."""

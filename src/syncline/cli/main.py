@@ -95,7 +95,8 @@ def main(argv: list[str] | None = None) -> None:
     _register()
     args = sys.argv[1:] if argv is None else argv
     try:
-        cli.main(args=args, prog_name="syncline", standalone_mode=False)
+        code = cli.main(args=args, prog_name="syncline", standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.ClickException as usage:

@@ -21,6 +21,7 @@ class SqlSource:
                  query: str | None = None, batch_size: int = BATCH) -> None:
         if (table is None) == (query is None):
             raise ConfigError("a SQL source needs exactly one of --source-table or --source-query")
+        self._owns_engine = not isinstance(url, sa.Engine)
         self.engine = make_engine(url)
         self.table_name = table
         self.query = query
@@ -29,6 +30,11 @@ class SqlSource:
         self.name = f"table {table} in {where}" if table else f"query in {where}"
         self._columns: list[SourceColumn] | None = None
         self._table: sa.Table | None = None
+
+    def close(self) -> None:
+        """Close the connection pool, if this source made it."""
+        if self._owns_engine:
+            self.engine.dispose()
 
     def _selectable(self, conn: sa.Connection) -> sa.FromClause:
         if self.table_name is not None:

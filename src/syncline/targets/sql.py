@@ -69,9 +69,15 @@ class SqlTarget:
     """A SQL database that importers write to."""
 
     def __init__(self, url: str | sa.Engine) -> None:
+        self._owns_engine = not isinstance(url, sa.Engine)
         self.engine = make_engine(url)
         self.name = mask_url(self.engine.url)
         self.capabilities = capabilities_for(self.engine.dialect.name)
+
+    def close(self) -> None:
+        """Close the connection pool, if this target made it."""
+        if self._owns_engine:
+            self.engine.dispose()
 
     def session(self) -> TargetSession:
         try:
@@ -108,7 +114,7 @@ class TargetSession:
             if not self.has_table(name):
                 raise ConfigError(
                     f"table {name!r} does not exist in {self.target.name}"
-                    " (use --create-table to create it from the source's columns)"
+                    " (create it first, or use `syncline sync --create-table`)"
                 )
             found = sa.Table(name, self._metadata, autoload_with=self.conn)
             self._tables[name] = found
@@ -160,7 +166,8 @@ class TargetSession:
 
     def _fetch(self, query: sa.Select[Any]) -> Iterator[list[tuple[Any, ...]]]:
         try:
-            result = self.conn.execution_options(yield_per=BATCH).execute(query)
+            # per statement: options set on the connection would stick to later executemany
+            result = self.conn.execute(query, execution_options={"yield_per": BATCH})
             for part in result.partitions():
                 yield [tuple(row) for row in part]
         except sa.exc.DBAPIError as exc:

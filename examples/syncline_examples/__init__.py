@@ -1,0 +1,5 @@
+"""Runnable syncline examples, installed with syncline as the package ``syncline_examples``.
+
+* :mod:`syncline_examples.pos` - a point-of-sale database kept in step with a back office
+  (``syncline import pos-example``; see ``examples/demo.sh``).
+"""
