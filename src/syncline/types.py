@@ -1,0 +1,850 @@
+"""Value coercion per column type: one rule book, applied to every value of every row.
+
+syncline compares *typed* values, never strings. Each column has a :class:`ColumnSpec`
+(usually read from the target table with :meth:`ColumnSpec.from_column`), and three
+functions built once per column turn values into the column's **canonical** form:
+
+* :func:`source_coercer` - a raw source value (a ``str`` from a file, or a Python value
+  from a SQL source) to the canonical value; a value that does not fit the column raises
+  :class:`~syncline.errors.CoercionError` naming the column and the value. Nothing is
+  rounded, truncated or guessed silently, except the documented datetime truncation.
+* :func:`target_normalizer` - a value read back from the target to the canonical value.
+  It never raises and never strips text: a target value it cannot read is returned as it
+  is, so it compares unequal to the source value and the sync fixes it.
+* :func:`to_db` - a canonical value to the value bound in INSERT/UPDATE.
+
+The rules (also in ``docs/types.md``)::
+
+    all kinds   None -> None. A source string that is empty or only whitespace -> None
+                (``empty_as_null=True``, the default); with ``empty_as_null=False`` it is
+                "" for text and an error for every other kind.
+                Surrounding whitespace is ignored when reading numbers, booleans, dates
+                and times; for text it is stripped when ``strip_text=True`` (default).
+    integer     -> int. "12", " 12 ", "+12", "-3", and "12.0"/"12.00" (whole decimals).
+                Python int, and Decimal/float with no fractional part. Rejected: "12.5",
+                "1e3" (scientific notation), "1_000", "1,000", "abc", bool values (True
+                is not a number), values outside the column's range (int_bits, unsigned).
+    decimal     -> Decimal, read from the text itself, never through float (a Python float
+                is read as ``Decimal(repr(f))``). Plain decimals only: optional sign,
+                digits, optional "." and digits ("1.4", "-0.5", ".5", "5."). Rejected:
+                thousands separators ("1,234.5"), scientific notation ("1e3"), NaN,
+                Infinity. With a known scale the value is given exactly that scale:
+                trailing zeros are fine ("1.400" -> 1.40 in numeric(10,2)), but more
+                non-zero decimal places than the scale allows is an error, never rounding
+                ("12.345" into numeric(10,2)). More digits before the point than
+                precision - scale allows is an error ("does not fit numeric(12,2)").
+                numeric(p) without a scale means scale 0, as in PostgreSQL and MySQL.
+    float       -> float. Text as Python reads it (scientific notation allowed, "1_0" not);
+                NaN and infinity are rejected (NaN never equals itself, so it would be
+                updated on every run).
+    boolean     -> bool. Case-insensitive, after stripping:
+                true: 1 true t yes y on     false: 0 false f no n off
+                Anything else ("2", "maybe", "tru") is an error, never False. Python bool
+                passes; int 0 and 1 pass; other numbers are errors.
+    date        -> datetime.date, from "YYYY-MM-DD" only. A Python date passes; a datetime
+                from a SQL source at exactly midnight gives its date; any other time of
+                day is an error.
+    datetime    -> an aware datetime whose tzinfo is ``options.zone`` (the same object),
+                truncated - not rounded - to the column's fractional-second digits
+                (``fsp``: 6 by default, 0 for MySQL/MariaDB DATETIME without fsp).
+                Text is ISO 8601 as ``datetime.fromisoformat`` reads it ("T" or a space
+                between date and time; a date alone means midnight). Naive values (text
+                without an offset, naive Python datetimes, naive values read from the
+                target) are read in ``options.zone``; aware values (an offset or "Z") are
+                converted to it. A wall time that does not exist in the zone (the hour
+                skipped when clocks go forward) moves forward by the gap, as PostgreSQL
+                does: 02:30 on the spring-forward night in Europe/Berlin is 03:30 CEST.
+                A wall time that happens twice (clocks go back) is the first of the two
+                unless the value says otherwise (an offset, or ``fold=1``).
+                Python compares datetimes that share a tzinfo object by wall time, so the
+                repeated hour compares equal whichever occurrence it is: exactly what a
+                column without a time zone can store, so a round trip is an empty diff
+                (in a column with a time zone, two instants in that hour compare equal).
+                to_db gives timezone=False columns the naive wall time in the zone and
+                timezone=True columns the aware value.
+    time        -> datetime.time, from ISO "HH:MM[:SS[.ffffff]]", truncated to ``fsp``.
+                A Python time passes; a timedelta from a MySQL driver (0 to 24 h) is read
+                as a time of day.
+    text        -> str. Non-str values from SQL sources: int as digits, Decimal in plain
+                notation (never "1E+2"), float via repr, bool as "true"/"false",
+                date/datetime/time in ISO format; bytes are an error. Text that looks like
+                a number is kept as it is: "66" stays "66", "007" stays "007". Longer than
+                the column's length (in characters, after stripping) is an error.
+    other       -> the value unchanged (JSON, binary, UUID, intervals...).
+
+:func:`infer_kind` / :func:`infer_spec` pick a column type from a sample of CSV text when
+syncline creates a table: integer when every non-empty value is a whole number without
+leading zeros that fits 64 bits ("007" is a code, so text; larger whole numbers are
+decimal); decimal when every value is a plain decimal (scale = the most decimal places
+seen); boolean only from words (true/false, yes/no, on/off - never from 0/1 or single
+letters); date when every value is YYYY-MM-DD;
+datetime when every value is an ISO datetime; otherwise text.
+
+Every function here is built once per column and returns a small closure with the common
+case first; they run for every value of every row.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
+from decimal import Context, Decimal, Inexact, InvalidOperation
+from typing import Any, Literal, get_args
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+
+from syncline.errors import CoercionError, ConfigError
+
+__all__ = [
+    "BOOLEAN_FALSE",
+    "BOOLEAN_TRUE",
+    "ColumnSpec",
+    "Kind",
+    "TypeOptions",
+    "infer_kind",
+    "infer_spec",
+    "source_coercer",
+    "target_normalizer",
+    "to_db",
+]
+
+Kind = Literal["integer", "decimal", "float", "boolean", "date", "datetime", "time", "text",
+               "other"]
+_KINDS = frozenset(get_args(Kind))
+Fn = Callable[[Any], Any]
+
+BOOLEAN_TRUE: frozenset[str] = frozenset({"1", "true", "t", "yes", "y", "on"})
+BOOLEAN_FALSE: frozenset[str] = frozenset({"0", "false", "f", "no", "n", "off"})
+_BOOL = {**dict.fromkeys(BOOLEAN_TRUE, True), **dict.fromkeys(BOOLEAN_FALSE, False)}
+
+_PLAIN_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)")
+_SCIENTIFIC = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][+-]?[0-9]+")
+
+
+@dataclass(frozen=True)
+class TypeOptions:
+    """How values are read: text stripping, the zone of naive datetimes, empty strings."""
+
+    strip_text: bool = True
+    zone: tzinfo = UTC
+    empty_as_null: bool = True
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """What syncline needs to know about one target column to coerce values for it."""
+
+    name: str
+    kind: Kind
+    precision: int | None = None
+    scale: int | None = None
+    length: int | None = None
+    timezone: bool = False
+    fsp: int = 6
+    nullable: bool = True
+    int_bits: int = 64
+    sql_type: Any = field(default=None, compare=False, repr=False)
+    unsigned: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in _KINDS:
+            raise ConfigError(f"unknown column kind {self.kind!r}; use one of "
+                              f"{', '.join(sorted(_KINDS))}", field=self.name)
+        if not 0 <= self.fsp <= 6:
+            raise ConfigError(f"fractional-second digits must be 0 to 6, not {self.fsp}",
+                              field=self.name)
+
+    @classmethod
+    def from_column(cls, column: sa.Column[Any] | Mapping[str, Any],
+                    dialect_name: str) -> ColumnSpec:
+        """The spec of a reflected or declared Core column (or an ``inspect().get_columns``
+        entry) on ``dialect_name`` ("sqlite", "postgresql", "mysql"; "mariadb" = "mysql")."""
+        if isinstance(column, Mapping):
+            name, t, nullable = column["name"], column["type"], column.get("nullable", True)
+        else:
+            name, t, nullable = column.name, column.type, column.nullable
+        is_mysql = dialect_name in ("mysql", "mariadb")
+        base = dict(name=name, nullable=bool(nullable), sql_type=t)
+        if isinstance(t, sa.Boolean) or (isinstance(t, mysql.TINYINT)
+                                         and t.display_width == 1):
+            return cls(kind="boolean", **base)
+        if isinstance(t, sa.Integer):
+            bits = 64
+            if dialect_name != "sqlite":
+                if isinstance(t, mysql.TINYINT):
+                    bits = 8
+                elif isinstance(t, sa.SmallInteger):
+                    bits = 16
+                elif isinstance(t, mysql.MEDIUMINT):
+                    bits = 24
+                elif not isinstance(t, sa.BigInteger):
+                    bits = 32
+            return cls(kind="integer", int_bits=bits,
+                       unsigned=bool(getattr(t, "unsigned", False)), **base)
+        if isinstance(t, sa.Float):
+            return cls(kind="float", **base)
+        if isinstance(t, sa.Numeric):
+            scale = t.scale if t.scale is not None or t.precision is None else 0
+            return cls(kind="decimal", precision=t.precision, scale=scale, **base)
+        if isinstance(t, sa.DateTime | sa.Time):
+            kind: Kind = "datetime" if isinstance(t, sa.DateTime) else "time"
+            fsp = getattr(t, "fsp", None) if is_mysql else getattr(t, "precision", None)
+            if fsp is None:
+                fsp = 0 if is_mysql else 6
+            return cls(kind=kind, fsp=fsp, timezone=bool(t.timezone), **base)
+        if isinstance(t, sa.Date):
+            return cls(kind="date", **base)
+        if isinstance(t, sa.String):
+            return cls(kind="text", length=t.length, **base)
+        return cls(kind="other", **base)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def _q(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else repr(str(value))
+
+
+def _error(spec: ColumnSpec, raw: Any, message: str) -> CoercionError:
+    return CoercionError(message, field=spec.name, value=raw)
+
+
+def _blank(spec: ColumnSpec, options: TypeOptions, raw: str, what: str) -> None:
+    """Check a source string that is empty after stripping: None, or an error."""
+    if not options.empty_as_null:
+        raise _error(spec, raw, f"an empty value is not {what}")
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _numeric_label(spec: ColumnSpec) -> str:
+    if spec.precision is None:
+        return "numeric" if spec.scale is None else f"numeric with scale {spec.scale}"
+    return f"numeric({spec.precision},{spec.scale or 0})"
+
+
+def _int_bounds(spec: ColumnSpec) -> tuple[int, int]:
+    if spec.unsigned:
+        return 0, 2 ** spec.int_bits - 1
+    return -(2 ** (spec.int_bits - 1)), 2 ** (spec.int_bits - 1) - 1
+
+
+# ----------------------------------------------------------------------------- source
+
+def source_coercer(spec: ColumnSpec, options: TypeOptions) -> Fn:
+    """The function turning one raw source value of this column into its canonical value;
+    it raises :class:`CoercionError` (``field`` = column, ``value`` = the raw value)."""
+    return _SOURCE[spec.kind](spec, options)
+
+
+def _src_integer(spec: ColumnSpec, options: TypeOptions) -> Fn:
+    lo, hi = _int_bounds(spec)
+    what = "a whole number"
+    sign = "unsigned " if spec.unsigned else ""
+
+    def slow(raw: Any) -> Any:
+        if isinstance(raw, bool):
+            raise _error(spec, raw, f"{raw} is a boolean, not {what}")
+        if isinstance(raw, str):
+            s = raw.strip()
+            if not s:
+                _blank(spec, options, raw, what)
+                return None
+            if _PLAIN_DECIMAL.fullmatch(s):
+                d = Decimal(s)
+                if d != d.to_integral_value():
+                    raise _error(spec, raw, f"{_q(raw)} is not {what}")
+                return int(d)
+            if _SCIENTIFIC.fullmatch(s):
+                raise _error(spec, raw, f"{_q(raw)} is in scientific notation; "
+                                        f"write {what} out in full")
+            raise _error(spec, raw, f"{_q(raw)} is not {what} (digits with an optional "
+                                    f"sign; no thousands separators)")
+        if isinstance(raw, int):
+            return int(raw)
+        if isinstance(raw, float | Decimal):
+            finite = raw.is_finite() if isinstance(raw, Decimal) else math.isfinite(raw)
+            if not finite or raw != int(raw):
+                raise _error(spec, raw, f"{raw} is not {what}")
+            return int(raw)
+        raise _error(spec, raw, f"a {type(raw).__name__} is not {what}")
+
+    def coerce(raw: Any) -> Any:
+        if raw is None:
+            return None
+        cls = raw.__class__
+        if cls is int:
+            v = raw
+        elif cls is str and raw.isascii() and "_" not in raw:
+            try:
+                v = int(raw)
+            except ValueError:
+                v = slow(raw)
+                if v is None:
+                    return None
+        else:
+            v = slow(raw)
+            if v is None:
+                return None
+        if lo <= v <= hi:
+            return v
+        raise _error(spec, raw, f"{_q(raw)} is out of range for a {sign}{spec.int_bits}-bit "
+                                f"integer column ({lo} to {hi})")
+
+    return coerce
+
+
+def _decimal_parts(spec: ColumnSpec) -> tuple[Decimal | None, int | None, Context]:
+    scale = spec.scale if spec.scale is not None or spec.precision is None else 0
+    quant = Decimal(1).scaleb(-scale) if scale is not None else None
+    maxadj = spec.precision - (scale or 0) if spec.precision is not None else None
+    prec = max(spec.precision or 0, 60) + 40
+    ctx = Context(prec=prec, traps=[InvalidOperation, Inexact])
+    return quant, maxadj, ctx
+
+
+def _src_decimal(spec: ColumnSpec, options: TypeOptions) -> Fn:
+    quant, maxadj, ctx = _decimal_parts(spec)
+    label = _numeric_label(spec)
+    what = "a decimal number"
+
+    def slow(raw: Any) -> Decimal | None:
+        if isinstance(raw, bool):
+            raise _error(spec, raw, f"{raw} is a boolean, not {what}")
+        if isinstance(raw, str):
+            s = raw.strip()
+            if not s:
+                _blank(spec, options, raw, what)
+                return None
+            if _PLAIN_DECIMAL.fullmatch(s):
+                return Decimal(s)
+            if _SCIENTIFIC.fullmatch(s):
+                raise _error(spec, raw, f"{_q(raw)} is in scientific notation; write the "
+                                        f"number out in full")
+            if s.lower().lstrip("+-") in ("nan", "snan", "inf", "infinity"):
+                raise _error(spec, raw, f"{_q(raw)} is not a finite number")
+            raise _error(spec, raw, f"{_q(raw)} is not {what} (digits, an optional sign and "
+                                    f"a '.' decimal point; no thousands separators)")
+        if isinstance(raw, float):
+            raw_d = Decimal(repr(raw))
+        elif isinstance(raw, int | Decimal):
+            raw_d = Decimal(raw)
+        else:
+            raise _error(spec, raw, f"a {type(raw).__name__} is not {what}")
+        if not raw_d.is_finite():
+            raise _error(spec, raw, f"{raw} is not a finite number")
+        return raw_d
+
+    def coerce(raw: Any) -> Any:
+        if raw is None:
+            return None
+        d: Decimal | None
+        if raw.__class__ is str and raw.isascii() and "_" not in raw and "e" not in raw \
+                and "E" not in raw:
+            try:
+                d = Decimal(raw)
+            except InvalidOperation:
+                d = slow(raw)
+            else:
+                if quant is None:
+                    return d if d.is_finite() else slow(raw)
+                if d.same_quantum(quant):  # fast path: already at the column's scale
+                    if maxadj is not None and d.adjusted() >= maxadj and d:
+                        raise too_big(raw)
+                    return d
+                if not d.is_finite():
+                    d = slow(raw)
+        elif raw.__class__ is Decimal and raw.is_finite():
+            d = raw
+        else:
+            d = slow(raw)
+        if d is None:
+            return None
+        if quant is not None:
+            try:
+                d = d.quantize(quant, context=ctx)
+            except Inexact:
+                raise _error(spec, raw, f"{_q(raw)} has more decimal places than {label} "
+                                        f"allows") from None
+            except InvalidOperation:
+                raise too_big(raw) from None
+        if maxadj is not None and d.adjusted() >= maxadj and d:
+            raise too_big(raw)
+        return d
+
+    def too_big(raw: Any) -> CoercionError:
+        more = f" (at most {maxadj} digits before the decimal point)" if maxadj else ""
+        return _error(spec, raw, f"{_q(raw)} does not fit {label}{more}")
+
+    return coerce
+
+
+def _src_float(spec: ColumnSpec, options: TypeOptions) -> Fn:
+    what = "a number"
+
+    def coerce(raw: Any) -> Any:
+        if raw is None:
+            return None
+        cls = raw.__class__
+        if cls is float:
+            v = raw
+        elif cls is str:
+            s = raw.strip()
+            if not s:
+                _blank(spec, options, raw, what)
+                return None
+            if "_" in s or not s.isascii():
+                raise _error(spec, raw, f"{_q(raw)} is not {what}")
+            try:
+                v = float(s)
+            except ValueError:
+                raise _error(spec, raw, f"{_q(raw)} is not {what}") from None
+        elif isinstance(raw, bool):
+            raise _error(spec, raw, f"{raw} is a boolean, not {what}")
+        elif isinstance(raw, int | float | Decimal):
+            try:
+                v = float(raw)
+            except OverflowError:
+                raise _error(spec, raw, f"{raw} is too large for a float column") from None
+        else:
+            raise _error(spec, raw, f"a {type(raw).__name__} is not {what}")
+        if v - v != 0.0:  # NaN or infinity
+            raise _error(spec, raw, f"{_q(raw)} is not a finite number")
+        return v
+
+    return coerce
+
+
+def _src_boolean(spec: ColumnSpec, options: TypeOptions) -> Fn:
+    get = _BOOL.get
+    what = "true or false"
+    spellings = ("use one of " + "/".join(sorted(BOOLEAN_TRUE)) + " for true, "
+                 + "/".join(sorted(BOOLEAN_FALSE)) + " for false")
+
+    def coerce(raw: Any) -> Any:
+        if raw is None:
+            return None
+        cls = raw.__class__
+        if cls is bool:
+            return raw
+        if cls is str:
+            v = get(raw)
+            if v is not None:
+                return v
+            s = raw.strip()
+            if not s:
+                _blank(spec, options, raw, what)
+                return None
+            v = get(s.lower())
+            if v is not None:
+                return v
+            raise _error(spec, raw, f"{_q(raw)} is not {what}: {spellings}")
+        if isinstance(raw, int) and raw in (0, 1):
+            return raw == 1
+        raise _error(spec, raw, f"{raw!r} is not {what}: only 0 and 1 are read as booleans")
+
+    return coerce
+
+
+def _parse_date(s: str) -> date:
+    if len(s) == 10 and s[4] == "-" and s[7] == "-" and s.isascii():
+        return date.fromisoformat(s)
+    raise ValueError(s)
+
+
+def _src_date(spec: ColumnSpec, options: TypeOptions) -> Fn:
+    what = "a date"
+
+    def coerce(raw: Any) -> Any:
+        if raw is None:
+            return None
+        cls = raw.__class__
+        if cls is str:
+            s = raw.strip()
+            if not s:
+                _blank(spec, options, raw, what)
+                return None
+            try:
+                return _parse_date(s)
+            except ValueError:
+                raise _error(spec, raw, f"{_q(raw)} is not a date written as YYYY-MM-DD"
+                             ) from None
+        if cls is date:
+            return raw
+        if isinstance(raw, datetime):
+            if raw.time() == time(0):
+                return raw.date()
+            raise _error(spec, raw, f"{raw.isoformat(' ')} has a time of day; the column "
+                                    f"holds dates only")
+        if isinstance(raw, date):
+            return date(raw.year, raw.month, raw.day)
+        raise _error(spec, raw, f"a {type(raw).__name__} is not {what}")
+
+    return coerce
+
+
+def _truncator(fsp: int) -> Callable[[Any], Any] | None:
+    if fsp >= 6:
+        return None
+    unit = 10 ** (6 - fsp)
+
+    def truncate(v: Any) -> Any:
+        r = v.microsecond % unit
+        return v.replace(microsecond=v.microsecond - r) if r else v
+
+    return truncate
+
+
+def _canon_datetime(spec: ColumnSpec, options: TypeOptions) -> Callable[[datetime], datetime]:
+    """Aware datetime in ``options.zone`` (that tzinfo object), truncated to ``spec.fsp``."""
+    zone = options.zone
+    fixed = isinstance(zone, timezone)
+    truncate = _truncator(spec.fsp)
+
+    unit = 10 ** (6 - spec.fsp)
+
+    def canon(dt: datetime) -> datetime:
+        tz = dt.tzinfo
+        if tz is None:  # truncate and attach the zone in one step
+            us = dt.microsecond
+            dt = dt.replace(microsecond=us - us % unit, tzinfo=zone)
+            # through UTC: sets fold and moves wall times out of DST gaps
+            return dt if fixed else dt.astimezone(UTC).astimezone(zone)
+        if tz is not zone:
+            dt = dt.astimezone(zone)
+        elif not fixed:
+            dt = dt.astimezone(UTC).astimezone(zone)
+        return truncate(dt) if truncate is not None else dt
+
+    return canon
+
+
+def _src_datetime(spec: ColumnSpec, options: TypeOptions) -> Fn:
+    canon = _canon_datetime(spec, options)
+    what = "a date and time"
+
+    def coerce(raw: Any) -> Any:
+        if raw is None:
+            return None
+        if isinstance(raw, str):
+            s = raw.strip()
+            if not s:
+                _blank(spec, options, raw, what)
+                return None
+            try:
+                if not s.isascii() or len(s) < 10:
+                    raise ValueError(s)
+                return canon(datetime.fromisoformat(s))
+            except ValueError:
+                raise _error(spec, raw, f"{_q(raw)} is not a date and time in ISO 8601 form "
+                                        f"(YYYY-MM-DD HH:MM:SS, optionally with an offset)"
+                             ) from None
+        if isinstance(raw, datetime):
+            return canon(raw)
+        if isinstance(raw, date):
+            return canon(datetime(raw.year, raw.month, raw.day))
+        raise _error(spec, raw, f"a {type(raw).__name__} is not {what}")
+
+    return coerce
+
+
+def _time_from_timedelta(td: timedelta) -> time:
+    if timedelta(0) <= td < timedelta(days=1):
+        return (datetime.min + td).time()
+    raise ValueError(td)
+
+
+def _src_time(spec: ColumnSpec, options: TypeOptions) -> Fn:
+    truncate = _truncator(spec.fsp) or _identity
+    what = "a time of day"
+
+    def coerce(raw: Any) -> Any:
+        if raw is None:
+            return None
+        if isinstance(raw, str):
+            s = raw.strip()
+            if not s:
+                _blank(spec, options, raw, what)
+                return None
+            try:
+                if not s.isascii() or len(s) < 5 or s[2] != ":":
+                    raise ValueError(s)
+                return truncate(time.fromisoformat(s))
+            except ValueError:
+                raise _error(spec, raw, f"{_q(raw)} is not a time written as HH:MM:SS"
+                             ) from None
+        if isinstance(raw, time):
+            return truncate(raw)
+        if isinstance(raw, timedelta):
+            try:
+                return truncate(_time_from_timedelta(raw))
+            except ValueError:
+                raise _error(spec, raw, f"{raw} is not a time of day") from None
+        raise _error(spec, raw, f"a {type(raw).__name__} is not {what}")
+
+    return coerce
+
+
+def _to_text(raw: Any) -> str:
+    """A non-str SQL value as text (raises TypeError for bytes)."""
+    if isinstance(raw, str):
+        return str.__str__(raw)
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    if isinstance(raw, Decimal):
+        return format(raw, "f")
+    if isinstance(raw, float):
+        return repr(raw)
+    if isinstance(raw, datetime | date | time):
+        return raw.isoformat()
+    if isinstance(raw, bytes | bytearray | memoryview):
+        raise TypeError(raw)
+    return str(raw)
+
+
+def _src_text(spec: ColumnSpec, options: TypeOptions) -> Fn:
+    length = spec.length
+    strip = options.strip_text
+    empty_as_null = options.empty_as_null
+    blank_is_null = empty_as_null and not strip
+
+    def coerce(raw: Any) -> Any:
+        if raw is None:
+            return None
+        if raw.__class__ is str:
+            s = raw.strip() if strip else raw
+        else:
+            try:
+                s = _to_text(raw)
+            except TypeError:
+                raise _error(spec, raw, "binary data is not text") from None
+            if strip:
+                s = s.strip()
+        if not s:
+            return None if empty_as_null else s
+        if blank_is_null and s.isspace():
+            return None
+        if length is not None and len(s) > length:
+            raise _error(spec, raw, f"{_q(s[:30] + '...' if len(s) > 40 else s)} is "
+                                    f"{len(s)} characters long; the column allows at most "
+                                    f"{length}")
+        return s
+
+    return coerce
+
+
+def _src_other(spec: ColumnSpec, options: TypeOptions) -> Fn:
+    return _identity
+
+
+_SOURCE: dict[str, Callable[[ColumnSpec, TypeOptions], Fn]] = {
+    "integer": _src_integer, "decimal": _src_decimal, "float": _src_float,
+    "boolean": _src_boolean, "date": _src_date, "datetime": _src_datetime,
+    "time": _src_time, "text": _src_text, "other": _src_other,
+}
+
+
+# ----------------------------------------------------------------------------- target
+
+def target_normalizer(spec: ColumnSpec, options: TypeOptions) -> Fn:
+    """The function turning a value read from the target into its canonical value. It
+    never raises and never strips: a value it cannot read comes back unchanged."""
+    kind = spec.kind
+    if kind == "other":
+        return _identity
+    if kind == "text":
+        def text(v: Any) -> Any:
+            if v is None or v.__class__ is str:
+                return v
+            try:
+                return _to_text(v)
+            except TypeError:
+                return v
+        return text
+    if kind == "decimal":
+        return _tgt_decimal(spec)
+    if kind == "datetime":
+        return _tgt_datetime(spec, options)
+    # The remaining kinds read like the source with strict errors, falling back to the raw
+    # value; their fast paths handle the values SQLAlchemy returns.
+    lenient = TypeOptions(strip_text=False, zone=options.zone, empty_as_null=False)
+    strict = source_coercer(spec, lenient)
+    fast: type = {"integer": int, "float": float, "boolean": bool, "date": date,
+                  "time": time}[kind]
+    truncate = _truncator(spec.fsp) if kind == "time" else None
+
+    def normalize(v: Any) -> Any:
+        if v is None or (v.__class__ is fast and truncate is None):
+            return v
+        if kind == "integer" and isinstance(v, bool):
+            return int(v)
+        try:
+            return strict(v)
+        except CoercionError:
+            return v
+
+    return normalize
+
+
+def _tgt_decimal(spec: ColumnSpec) -> Fn:
+    quant, _, _ = _decimal_parts(spec)
+    ctx = Context(prec=max(spec.precision or 0, 60) + 40, traps=[InvalidOperation])
+
+    def normalize(v: Any) -> Any:
+        try:
+            if v.__class__ is Decimal:
+                d = v
+            elif isinstance(v, float):
+                d = Decimal(repr(v))
+            elif isinstance(v, int | str) and not isinstance(v, bool):
+                d = Decimal(v.strip() if isinstance(v, str) else v)
+            else:
+                return v
+            if quant is not None and d.is_finite():
+                d = d.quantize(quant, context=ctx)
+            return d
+        except (InvalidOperation, ValueError):
+            return v
+
+    return normalize
+
+
+def _tgt_datetime(spec: ColumnSpec, options: TypeOptions) -> Fn:
+    canon = _canon_datetime(spec, options)
+
+    def normalize(v: Any) -> Any:
+        try:
+            if isinstance(v, datetime):
+                return canon(v)
+            if isinstance(v, str):
+                return canon(datetime.fromisoformat(v))
+        except (ValueError, OverflowError):
+            pass
+        return v
+
+    return normalize
+
+
+# ----------------------------------------------------------------------------- to_db
+
+def to_db(spec: ColumnSpec, options: TypeOptions) -> Fn:
+    """The function turning a canonical value into the value bound for this column."""
+    if spec.kind != "datetime":
+        return _identity
+    zone = options.zone
+    if spec.timezone:
+        def aware(v: Any) -> Any:
+            if isinstance(v, datetime):
+                if v.tzinfo is None:
+                    return v.replace(tzinfo=zone)
+                if v.tzinfo is not zone:
+                    return v.astimezone(zone)
+            return v
+        return aware
+
+    def naive(v: Any) -> Any:
+        if isinstance(v, datetime) and v.tzinfo is not None:
+            if v.tzinfo is not zone:
+                v = v.astimezone(zone)
+            return v.replace(tzinfo=None)
+        return v
+
+    return naive
+
+
+# ----------------------------------------------------------------------------- inference
+
+_INFER_INT = re.compile(r"[+-]?(?:0|[1-9][0-9]*)")
+_INFER_DEC = re.compile(r"[+-]?(?:0|[1-9][0-9]*)?\.([0-9]+)|[+-]?(?:0|[1-9][0-9]*)")
+_INFER_DATETIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}"
+                             r"(?::[0-9]{2}(?:\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:?[0-9]{2})?")
+_BOOL_WORDS = {"true": True, "false": False, "yes": True, "no": False, "on": True,
+               "off": False}
+_I64 = 2 ** 63
+
+
+def _infer(values: Iterable[str]) -> tuple[Kind, int, int, int, bool]:
+    """(kind, integer digits, scale, longest text, aware) of a sample of source text."""
+    ints = decs = dates = datetimes = bools = True
+    aware = False
+    int_digits = scale = longest = seen = 0
+    for raw in values:
+        if raw is None:
+            continue
+        s = raw.strip()
+        if not s:
+            continue
+        seen += 1
+        longest = max(longest, len(s))
+        if ints or decs:
+            if ints and not (_INFER_INT.fullmatch(s) and -_I64 <= int(s) < _I64):
+                ints = False
+            m = _INFER_DEC.fullmatch(s) if decs else None
+            if m is None:
+                ints = decs = False
+            else:
+                places = len(m.group(1) or "")
+                scale = max(scale, places)
+                int_digits = max(int_digits, len(s.lstrip("+-")) - places - (places > 0))
+        if dates:
+            try:
+                _parse_date(s)
+            except ValueError:
+                dates = False
+        if datetimes:
+            m = _INFER_DATETIME.fullmatch(s)
+            if m is None:
+                datetimes = False
+            else:
+                aware = aware or m.group(1) is not None
+        if bools and s.lower() not in _BOOL_WORDS:
+            bools = False
+    kind: Kind = "text"
+    if not seen:
+        kind = "text"
+    elif ints:
+        kind = "integer"
+    elif decs:
+        kind = "decimal"
+    elif bools:
+        kind = "boolean"
+    elif dates:
+        kind = "date"
+    elif datetimes:
+        kind = "datetime"
+    return kind, int_digits, scale, longest, aware
+
+
+def infer_kind(values: Iterable[str]) -> Kind:
+    """The kind of column for a sample of source text (see the module docs)."""
+    return _infer(values)[0]
+
+
+def infer_spec(name: str, values: Iterable[str]) -> ColumnSpec:
+    """A column spec, with a portable SQLAlchemy type, for a sample of source text.
+
+    Decimals get the sample's largest scale and a precision of at least 18; text up to
+    255 characters becomes VARCHAR(255) (length enforced), longer text becomes TEXT.
+    """
+    kind, int_digits, scale, longest, aware = _infer(values)
+    if kind == "integer":
+        return ColumnSpec(name, kind, sql_type=sa.BigInteger())
+    if kind == "decimal":
+        precision = max(int_digits + scale, 18)
+        return ColumnSpec(name, kind, precision=precision, scale=scale,
+                          sql_type=sa.Numeric(precision, scale))
+    if kind == "boolean":
+        return ColumnSpec(name, kind, sql_type=sa.Boolean())
+    if kind == "date":
+        return ColumnSpec(name, kind, sql_type=sa.Date())
+    if kind == "datetime":
+        return ColumnSpec(name, kind, timezone=aware, sql_type=sa.DateTime(timezone=aware))
+    if longest <= 255:
+        return ColumnSpec(name, "text", length=255, sql_type=sa.String(255))
+    return ColumnSpec(name, "text", sql_type=sa.Text())
