@@ -94,4 +94,5 @@ def engine_url(engine: sa.Engine) -> str:
 
 def drop_table(engine: sa.Engine, name: str) -> None:
     with engine.begin() as conn:
-        conn.execute(sa.text(f"DROP TABLE IF EXISTS {engine.dialect.identifier_preparer.quote(name)}"))
+        quoted = engine.dialect.identifier_preparer.quote(name)
+        conn.execute(sa.text(f"DROP TABLE IF EXISTS {quoted}"))

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import sqlalchemy as sa
+
 from conftest import drop_table, engine_url
 from helpers import (
     PRODUCT_HEADER,

@@ -14,27 +14,20 @@ from typing import Any
 import sqlalchemy as sa
 
 from syncline.diff import ChangeSet, Key, Values, diff
-from syncline.errors import (
-    CoercionError,
-    ConfigError,
-    KeyProblemError,
-    SynclineError,
-)
+from syncline.errors import ConfigError, SynclineError
 from syncline.importer import Importer
 from syncline.options import RunOptions
+from syncline.reading import duplicate_error, validated_batches
 from syncline.sources.base import Source
 from syncline.targets.sql import TargetSession
 from syncline.types import (
     ColumnSpec,
     TypeOptions,
     infer_spec,
-    source_coercer,
     target_normalizer,
     to_db,
 )
 
-#: row errors kept as objects; beyond this they are only counted
-ERRORS_KEPT = 1000
 #: rows read to infer column types for --create-table from a file
 SAMPLE_ROWS = 10_000
 
@@ -165,102 +158,31 @@ def computed_protected(plan: Plan, computed: Computed) -> set[Key]:
 
 
 def read_source(plan: Plan, options: RunOptions, progress: Callable[[int], None] | None = None
-                ) -> tuple[dict[Key, tuple[int | None, Values]],
-    Computed]:
-    """Every source record coerced to target types, by key; row errors collected."""
-    importer, fields, key_index = plan.importer, plan.fields, plan.key_index
-    model, file = importer.name, plan.source.name
-    coercers = [source_coercer(plan.specs[f], options.types) for f in fields]
-    indexed = list(enumerate(coercers))
-    hook = importer.normalize_source if importer.has_source_hook else None
-    computed = Computed(ChangeSet(model, fields, importer.key))
+                ) -> tuple[dict[Key, tuple[int | None, Values]], Computed]:
+    """Every valid source record by key, in memory; row errors collected."""
+    computed = Computed(ChangeSet(plan.importer.name, plan.fields, plan.importer.key))
     found: dict[Key, tuple[int | None, Values]] = {}
-    first_rows: dict[Key, int] = {}
     duplicates: dict[Key, list[int]] = {}
-    blank_rows: list[int] = []
-    single = key_index[0] if len(key_index) == 1 else None
     folding = any(plan.fold_key)
-
-    def reject(error: SynclineError, row: int, raw: tuple[Any, ...]) -> None:
-        error.locate(model=model, row=row, file=file)
-        computed.error_count += 1
-        if len(computed.errors) < ERRORS_KEPT:
-            computed.errors.append(error)
-        if options.on_error == "skip":
-            computed.rejected.append(Rejected(row, raw, str(error)))
-
-    count = 0
-    for batch in plan.source.read(fields):
-        count += len(batch)
-        if progress is not None:
-            progress(count)
-        for row, raw in batch:
-            record = raw
-            if hook is not None:
-                shaped = hook(dict(zip(fields, raw, strict=True)))
-                if shaped is None:
-                    continue
-                record = tuple(shaped.get(f) for f in fields)
-            try:
-                values = tuple([c(record[i]) for i, c in indexed])
-            except CoercionError:
-                values = None
-            if values is None:
-                for i, c in indexed:
-                    try:
-                        c(record[i])
-                    except CoercionError as exc:
-                        reject(exc, row, raw)
-                        break
-                continue
-            key: Key = (values[single],) if single is not None else tuple(
-                values[i] for i in key_index)
-            if any(part is None or part == "" for part in key):
-                blank_rows.append(row)
-                if options.on_error == "skip":
-                    computed.rejected.append(Rejected(row, raw, "the key is empty"))
-                continue
+    keep_first = options.on_duplicate == "first"
+    for batch in validated_batches(plan, options, computed, progress):
+        for row, key, values in batch:
             if folding:
                 key = fold_key(plan, key)
-            if key in first_rows:
-                duplicates.setdefault(key, [first_rows[key]]).append(row)
-                if options.on_duplicate == "first":
+            if key in found:
+                earlier = found[key][0]
+                duplicates.setdefault(key, [earlier] if earlier is not None else []).append(row)
+                if keep_first:
                     continue
-            else:
-                first_rows[key] = row
             found[key] = (row, values)
-    if blank_rows:
-        _key_problem_blank(plan, blank_rows, computed, options)
     if duplicates and options.on_duplicate == "error":
-        shown = sorted(duplicates.items(), key=lambda kv: kv[1][0])
-        listing = "; ".join(f"{_fmt(k)} on rows {', '.join(map(str, rows[:10]))}"
-                            for k, rows in shown[:20])
-        more = f" and {len(shown) - 20} more" if len(shown) > 20 else ""
         computed.error_count += 1
-        computed.errors.insert(0, KeyProblemError(
-            f"{len(shown)} duplicate key(s) in the source: {listing}{more}"
-            " (use --on-duplicate=first or --on-duplicate=last to keep one)",
-            problems=[(k, rows) for k, rows in shown], model=model, file=file))
+        computed.errors.insert(0, duplicate_error(plan, list(duplicates.items())))
     elif duplicates:
         computed.warnings.append(
-            f"{importer.name}: {len(duplicates)} duplicate key(s) in the source;"
+            f"{plan.importer.name}: {len(duplicates)} duplicate key(s) in the source;"
             f" kept the {options.on_duplicate} row of each")
     return found, computed
-
-
-def _key_problem_blank(plan: Plan, rows: list[int], computed: Computed,
-                       options: RunOptions) -> None:
-    listing = ", ".join(map(str, rows[:20])) + (f" and {len(rows) - 20} more"
-                                                if len(rows) > 20 else "")
-    error = KeyProblemError(
-        f"{len(rows)} source row(s) have an empty key ({', '.join(plan.importer.key)}):"
-        f" rows {listing}", problems=[(None, rows)], model=plan.importer.name,
-        file=plan.source.name, field=", ".join(plan.importer.key))
-    computed.error_count += 1
-    if options.on_error == "skip":
-        computed.warnings.append(str(error) + " (rejected)")
-    else:
-        computed.errors.insert(0, error)
 
 
 def read_target(plan: Plan, session: TargetSession, keys: Sequence[Key] | None
@@ -274,15 +196,17 @@ def read_target(plan: Plan, session: TargetSession, keys: Sequence[Key] | None
     single = key_index[0] if len(key_index) == 1 else None
     folding = any(plan.fold_key)
     for batch in session.read(importer.table, fields, keys, importer.key, key_to_db):
-        for raw in batch:
-            values = tuple([n(v) for n, v in zip(normalizers, raw, strict=True)])
-            if hook is not None:
-                shaped = hook(dict(zip(fields, values, strict=True)))
-                values = tuple(shaped.get(f) for f in fields)
-            key: Key = (values[single],) if single is not None else tuple(
-                values[i] for i in key_index)
-            yield (fold_key(plan, key) if folding else key), values
-
-
-def _fmt(key: Key) -> str:
-    return repr(key[0]) if len(key) == 1 else repr(key)
+        columns = [list(map(n, col))
+                   for n, col in zip(normalizers, zip(*batch, strict=True), strict=True)]
+        rows = list(zip(*columns, strict=True))
+        if hook is not None:
+            rows = [tuple(hook(dict(zip(fields, values, strict=True))).get(f) for f in fields)
+                    for values in rows]
+            columns = [list(col) for col in zip(*rows, strict=True)]
+        if single is not None:
+            keys_of: list[Key] = [(v,) for v in columns[single]]
+        else:
+            keys_of = list(zip(*(columns[i] for i in key_index), strict=True))
+        if folding:
+            keys_of = [fold_key(plan, k) for k in keys_of]
+        yield from zip(keys_of, rows, strict=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from typing import Any, ClassVar
 
 from syncline.engine import Computed, Plan, compute, make_plan
@@ -91,7 +92,8 @@ class Handler:
         started = time.perf_counter()
         target = self.make_target()
         try:
-            with run_lock(target, self.name):
+            # a dry run writes nothing anywhere, not even a lock
+            with nullcontext() if options.dry_run else run_lock(target, self.name):
                 session = target.session()
                 try:
                     self._run(session, chosen, options, result, progress)

@@ -1,13 +1,313 @@
-"""One writer per handler and target at a time (placeholder: replaced by the real locks)."""
+"""One writer per handler and target at a time.
+
+:func:`run_lock` is held for the whole run. A second run of the same handler name against
+the same target does not wait: it raises :class:`~syncline.errors.AlreadyRunningError`
+at once, naming the holder's pid, host and start time. A lock left by a process that
+died is never an obstacle, because every kind of lock below is released by the
+operating system or the database server when its holder's process or connection ends.
+
+- **SQLite file database**: a lock file next to the database,
+  ``<db path>.<handler name>.syncline-lock`` (the name is reduced to ``[A-Za-z0-9_.-]``
+  plus a short hash of the full name, so that two names never share a file), held with
+  ``fcntl.flock(LOCK_EX | LOCK_NB)`` and holding JSON ``{pid, host, since, name}``. One
+  lock per handler name, as on the servers: two different handlers may still run at
+  once (SQLite itself then serialises their writes). A lock file of a dead holder is
+  simply taken over (the OS dropped its flock); the file is left in place, emptied, when
+  a run ends — it is never deleted, because deleting a file that another process has
+  open and is about to lock would let two processes hold "the" lock.
+- **In-memory SQLite**: no lock (no other process can see the database).
+- **PostgreSQL**: ``pg_try_advisory_lock(key)`` on a separate autocommit connection,
+  ``key`` a stable signed 64-bit hash of the handler name (advisory locks are per
+  database, so the target is part of the lock by construction). Before locking, the
+  connection's ``application_name`` is set to ``syncline pid=.. since=.. host=..``;
+  a refused run finds the holder through ``pg_locks`` joined to ``pg_stat_activity``.
+- **MariaDB/MySQL**: ``GET_LOCK(name, 0)`` on a separate connection. Lock names are
+  server-wide, so the name includes the database; names longer than 64 characters are
+  hashed. The holder writes its pid, host and start time to the small table
+  ``syncline_lock`` (created when missing), which a refused run reads.
+- **Any other database**: no lock, no error.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import re
+import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
-from syncline.targets.sql import SqlTarget
+import sqlalchemy as sa
+
+from syncline.errors import AlreadyRunningError, TargetError
+from syncline.targets.sql import SqlTarget, translate
+
+#: longest lock name MariaDB/MySQL accept in GET_LOCK
+MYSQL_NAME_MAX = 64
+#: PostgreSQL truncates application_name to this many bytes
+PG_APPLICATION_NAME_MAX = 63
+#: table of MariaDB/MySQL lock holders
+MYSQL_HOLDER_TABLE = "syncline_lock"
 
 
 @contextmanager
 def run_lock(target: SqlTarget, name: str) -> Iterator[None]:
-    yield
+    """Hold the run lock of handler ``name`` on ``target`` for the ``with`` block."""
+    dialect = target.engine.dialect.name
+    if dialect == "sqlite":
+        path = _sqlite_path(target.engine.url)
+        if path is None:
+            yield
+            return
+        with _file_lock(target, _lock_file(path, name), name):
+            yield
+    elif dialect == "postgresql":
+        with _pg_lock(target, name):
+            yield
+    elif dialect in ("mysql", "mariadb"):
+        with _mysql_lock(target, name):
+            yield
+    else:
+        yield
+
+
+# -- holder details -----------------------------------------------------------------------
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _host() -> str:
+    return socket.gethostname()
+
+
+def _refused(target: SqlTarget, name: str, pid: int | None, host: str | None,
+             since: str | None) -> AlreadyRunningError:
+    if pid is None and host is None and since is None:
+        holder = "holder unknown"
+    else:
+        holder = (f"pid {pid if pid is not None else '?'} on host {host or '?'}"
+                  f" since {since or '?'}")
+    return AlreadyRunningError(
+        f"{name!r} is already running against {target.name} ({holder}); nothing was done."
+        " Wait for that run to finish, or stop it: a lock of a stopped process is freed",
+        pid=pid, host=host, since=since)
+
+
+# -- SQLite: a lock file --------------------------------------------------------------------
+def _sqlite_path(url: sa.engine.URL) -> Path | None:
+    """The database file of a SQLite URL, or None for an in-memory database."""
+    database = url.database
+    if not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):  # URI filename (?uri=true)
+        if "mode=memory" in database or database.startswith("file::memory:"):
+            return None
+        database = database[len("file:"):].split("?", 1)[0]
+    if url.query.get("mode") == "memory":
+        return None
+    return Path(database).resolve()
+
+
+def _lock_file(db: Path, name: str) -> Path:
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._")[:60] or "run"
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return db.with_name(f"{db.name}.{slug}-{digest}.syncline-lock")
+
+
+@contextmanager
+def _file_lock(target: SqlTarget, path: Path, name: str) -> Iterator[None]:
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise TargetError(f"cannot open the run lock file {path}: {exc.strerror}") from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder_file(fd)
+            raise _refused(target, name, _int(holder.get("pid")), _str(holder.get("host")),
+                           _str(holder.get("since"))) from None
+        try:
+            content = json.dumps({"pid": os.getpid(), "host": _host(), "since": _now(),
+                                  "name": name}).encode()
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, content, 0)
+            os.fsync(fd)
+            yield
+        finally:
+            try:
+                os.ftruncate(fd, 0)
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _read_holder_file(fd: int) -> dict[str, Any]:
+    """The holder's JSON; it may still be writing it, so look again for a moment."""
+    for _ in range(20):
+        size = os.fstat(fd).st_size
+        if size:
+            try:
+                data = json.loads(os.pread(fd, size, 0).decode())
+            except (ValueError, UnicodeDecodeError):
+                data = None
+            if isinstance(data, dict):
+                return data
+        time.sleep(0.01)
+    return {}
+
+
+# -- PostgreSQL: an advisory lock -----------------------------------------------------------
+def _pg_key(name: str) -> int:
+    digest = hashlib.sha256(f"syncline run lock:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _pg_application_name(pid: int, since: str, host: str) -> str:
+    text = f"syncline pid={pid} since={since} host={host}"
+    return text.encode("ascii", "replace").decode()[:PG_APPLICATION_NAME_MAX]
+
+
+_PG_APP = re.compile(r"^syncline pid=(\d+) since=(\S+) host=(.*)$")
+
+
+@contextmanager
+def _pg_lock(target: SqlTarget, name: str) -> Iterator[None]:
+    key = _pg_key(name)
+    conn = _lock_connection(target)
+    try:
+        try:
+            conn.execute(sa.text("SELECT set_config('application_name', :v, false)"),
+                         {"v": _pg_application_name(os.getpid(), _now(), _host())})
+            for _ in range(3):
+                if conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+                    break
+                holder = _pg_holder(conn, key)
+                if holder is not None:
+                    raise _refused(target, name, *holder)
+            else:  # refused three times, and the holder vanished each time
+                raise _refused(target, name, None, None, None)
+        except sa.exc.DBAPIError as exc:
+            raise translate(exc, f"cannot take the run lock on {target.name}") from exc
+        try:
+            yield
+        finally:
+            try:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            except sa.exc.DBAPIError:
+                pass  # closing the connection below frees the lock anyway
+    finally:
+        _end_lock_connection(conn)
+
+
+def _pg_holder(conn: sa.Connection, key: int) -> tuple[int | None, str | None, str | None] | None:
+    """(pid, host, since) of the session holding advisory lock ``key``; None if none."""
+    row = conn.execute(sa.text(
+        "SELECT a.application_name, a.pid, a.client_addr::text,"
+        " to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+        " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+        " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
+        " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        " AND l.classid::bigint = :hi AND l.objid::bigint = :lo"
+        " LIMIT 1"), {"hi": (key >> 32) & 0xFFFFFFFF, "lo": key & 0xFFFFFFFF}).first()
+    if row is None:
+        return None
+    application, backend_pid, client, started = row
+    found = _PG_APP.match(application or "")
+    if found:
+        return int(found.group(1)), found.group(3) or None, found.group(2)
+    # not a syncline session (or one that changed its name): say what the server knows
+    return None, f"{client or 'local'} (server backend pid {backend_pid})", started
+
+
+# -- MariaDB/MySQL: GET_LOCK and a holder table ---------------------------------------------
+def _mysql_lock_name(database: str | None, name: str) -> str:
+    full = f"syncline:{database or ''}:{name}"
+    if len(full) <= MYSQL_NAME_MAX:
+        return full
+    return "syncline:" + hashlib.sha256(full.encode()).hexdigest()[:MYSQL_NAME_MAX - 9]
+
+
+@contextmanager
+def _mysql_lock(target: SqlTarget, name: str) -> Iterator[None]:
+    conn = _lock_connection(target)
+    try:
+        try:
+            database = conn.execute(sa.text("SELECT DATABASE()")).scalar()
+            lock_name = _mysql_lock_name(database, name)
+            got = conn.execute(sa.text("SELECT GET_LOCK(:n, 0)"), {"n": lock_name}).scalar()
+            if got != 1:
+                raise _refused(target, name, *_mysql_holder(conn, lock_name))
+            conn.execute(sa.text(
+                f"CREATE TABLE IF NOT EXISTS {MYSQL_HOLDER_TABLE} (name varchar(64) PRIMARY KEY,"
+                " pid int, host varchar(255), since varchar(40))"))
+            conn.execute(sa.text(
+                f"INSERT INTO {MYSQL_HOLDER_TABLE} (name, pid, host, since)"
+                " VALUES (:n, :p, :h, :s) ON DUPLICATE KEY UPDATE"
+                " pid = VALUES(pid), host = VALUES(host), since = VALUES(since)"),
+                {"n": lock_name, "p": os.getpid(), "h": _host()[:255], "s": _now()})
+        except sa.exc.DBAPIError as exc:
+            raise translate(exc, f"cannot take the run lock on {target.name}") from exc
+        try:
+            yield
+        finally:
+            try:
+                conn.execute(sa.text("SELECT RELEASE_LOCK(:n)"), {"n": lock_name})
+            except sa.exc.DBAPIError:
+                pass  # closing the connection below frees the lock anyway
+    finally:
+        _end_lock_connection(conn)
+
+
+def _mysql_holder(conn: sa.Connection, lock_name: str
+                  ) -> tuple[int | None, str | None, str | None]:
+    try:
+        row = conn.execute(sa.text(
+            f"SELECT pid, host, since FROM {MYSQL_HOLDER_TABLE} WHERE name = :n"),
+            {"n": lock_name}).first()
+    except sa.exc.DBAPIError:  # no holder table yet: the holder is about to create it
+        return None, None, None
+    if row is None:
+        return None, None, None
+    return _int(row[0]), _str(row[1]), _str(row[2])
+
+
+# -- the separate lock connection ------------------------------------------------------------
+def _lock_connection(target: SqlTarget) -> sa.Connection:
+    try:
+        conn = target.engine.connect()
+    except sa.exc.DBAPIError as exc:
+        raise translate(exc, f"cannot connect to {target.name}") from exc
+    try:
+        return conn.execution_options(isolation_level="AUTOCOMMIT")
+    except BaseException:
+        conn.close()
+        raise
+
+
+def _end_lock_connection(conn: sa.Connection) -> None:
+    """Close the lock connection for good (after an explicit unlock, which is synchronous):
+    it never goes back to the pool holding a lock or a session setting (application_name)."""
+    try:
+        conn.invalidate()
+    finally:
+        conn.close()
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)

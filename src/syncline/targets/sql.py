@@ -8,6 +8,7 @@ Dialect differences live in :class:`Capabilities`, never in the engine.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
@@ -33,14 +34,26 @@ class Capabilities:
     manual_sequences: bool = False
     #: composite keys can be matched with row values ``(a, b) IN ((..), (..))``
     row_values: bool = True
+    #: a DBAPI cursor for streaming a large result (server-side where the driver can)
+    open_cursor: Callable[[Any], Any] = operator.methodcaller("cursor")
 
 
 def capabilities_for(dialect_name: str) -> Capabilities:
     if dialect_name == "postgresql":
-        return Capabilities(manual_sequences=True)
+        return Capabilities(manual_sequences=True, open_cursor=_psycopg_server_cursor)
     if dialect_name in ("mysql", "mariadb"):
-        return Capabilities(case_insensitive_keys=True)
+        return Capabilities(case_insensitive_keys=True, open_cursor=_pymysql_server_cursor)
     return Capabilities()
+
+
+def _psycopg_server_cursor(connection: Any) -> Any:
+    return connection.cursor(name="syncline_read")
+
+
+def _pymysql_server_cursor(connection: Any) -> Any:
+    import pymysql.cursors
+
+    return connection.cursor(pymysql.cursors.SSCursor)
 
 
 def make_engine(url: str | sa.Engine) -> sa.Engine:
@@ -165,13 +178,27 @@ class TargetSession:
             yield from self._fetch(query.where(key_in(table, key_fields, db_keys)))
 
     def _fetch(self, query: sa.Select[Any]) -> Iterator[list[tuple[Any, ...]]]:
+        """Rows straight from the driver's cursor (server-side where the driver has one).
+
+        SQLAlchemy's row objects and result processors cost more than the rest of the read;
+        the type normalizers take the driver's own values instead.
+        """
+        compiled = query.compile(dialect=self.conn.dialect,
+                                 compile_kwargs={"render_postcompile": True})
+        params = compiled.construct_params()
+        args: Any = ([params[name] for name in compiled.positiontup or ()]
+                     if compiled.positional else params)
         try:
-            # per statement: options set on the connection would stick to later executemany
-            result = self.conn.execute(query, execution_options={"yield_per": BATCH})
-            for part in result.partitions():
-                yield [tuple(row) for row in part]
-        except sa.exc.DBAPIError as exc:
-            raise translate(exc, f"cannot read from {self.target.name}") from exc
+            cursor = self.target.capabilities.open_cursor(self.conn.connection.driver_connection)
+            try:
+                cursor.execute(str(compiled), args)
+                while rows := cursor.fetchmany(BATCH):
+                    yield rows
+            finally:
+                cursor.close()
+        except self.conn.dialect.loaded_dbapi.Error as exc:
+            raise translate(sa.exc.DBAPIError(str(compiled), args, exc), f"cannot read from"
+                            f" {self.target.name}") from exc
 
     # -- writing: the one place that changes the target ---------------------
     def apply_upserts(self, name: str, changes: ChangeSet, specs: dict[str, ColumnSpec],
@@ -241,20 +268,18 @@ class TargetSession:
         for column in table.columns:
             if column.name not in fields or not isinstance(column.type, sa.Integer):
                 continue
+            quote = self.conn.dialect.identifier_preparer
             seq = self.conn.execute(
                 sa.text("SELECT pg_get_serial_sequence(:t, :c)"),
-                {"t": _qualified(table), "c": column.name},
+                {"t": quote.format_table(table), "c": column.name},
             ).scalar()
             if seq is None:
                 continue
+            # setval is not transactional: a rolled-back run leaves a gap, never a clash
             self.conn.execute(
                 sa.text(
-                    "SELECT setval(:seq, GREATEST((SELECT max({col}) FROM {tab}),"
-                    " (SELECT last_value FROM {seqname})))".format(
-                        col=self.conn.dialect.identifier_preparer.quote(column.name),
-                        tab=self.conn.dialect.identifier_preparer.format_table(table),
-                        seqname=seq,
-                    )
+                    f"SELECT setval(:seq, GREATEST((SELECT max({quote.quote(column.name)})"
+                    f" FROM {quote.format_table(table)}), (SELECT last_value FROM {seq})))"
                 ),
                 {"seq": seq},
             )
@@ -288,18 +313,16 @@ def key_in(table: sa.Table, key_fields: Sequence[str], keys: Sequence[tuple[Any,
 def translate(exc: sa.exc.DBAPIError, doing: str, **where: Any) -> TargetError:
     """A driver error as a syncline error; lost connections and deadlocks are transient."""
     detail = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
-    transient = exc.connection_invalidated or isinstance(exc, sa.exc.OperationalError) and any(
-        word in detail.lower()
-        for word in ("deadlock", "lock wait timeout", "server closed", "connection", "gone away",
-                     "database is locked", "terminating")
+    transient = exc.connection_invalidated or (
+        isinstance(exc, sa.exc.OperationalError) and any(
+            word in detail.lower()
+            for word in ("deadlock", "lock wait timeout", "server closed", "connection",
+                         "gone away", "database is locked", "terminating")
+        )
     )
     cls = TransientTargetError if transient else TargetError
     suffix = " (transient: a retry may succeed)" if transient else ""
     return cls(f"{doing}: {detail}{suffix}", **where)
-
-
-def _qualified(table: sa.Table) -> str:
-    return f"{table.schema}.{table.name}" if table.schema else table.name
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

@@ -1,0 +1,1 @@
+"""Sources: one module per kind of system records are read from (sql, csv, ...)."""

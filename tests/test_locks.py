@@ -1,0 +1,79 @@
+"""One writer at a time (RELIABILITY.md row 17, issue 3 item 7).
+
+While a first run is paused after reading (it holds the run lock there), a second run of
+the same job against the same target exits at once with code 5 and says "already
+running" with the first run's pid, host and start time. A run of another job (another
+table) is not blocked. A lock left by a killed run is taken over: see test_crash.py.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from conftest import drop_table, engine_url
+from test_crash import (
+    Paused,
+    make_source,
+    make_table,
+    new_rows,
+    old_rows,
+    run,
+    sync_args,
+    table_rows,
+)
+
+ROWS = 100
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mysql"])
+def target(request: pytest.FixtureRequest, tmp_path: Path, table_name: str
+           ) -> Iterator[tuple[sa.Engine, str]]:
+    """(engine, table name) on each database; the tables are dropped afterwards."""
+    if request.param == "sqlite":
+        engine = sa.create_engine(f"sqlite:///{tmp_path / 'target.db'}")
+        request.addfinalizer(engine.dispose)
+    else:
+        engine = request.getfixturevalue(
+            "pg_engine" if request.param == "postgresql" else "mysql_engine")
+    try:
+        yield engine, table_name
+    finally:
+        drop_table(engine, table_name)
+        drop_table(engine, table_name + "_other")
+
+
+def test_second_run_exits_at_once(target: tuple[sa.Engine, str], tmp_path: Path) -> None:
+    engine, table = target
+    source = make_source(tmp_path / "source.csv", ROWS)
+    make_table(engine, table, old_rows(ROWS))
+    args = sync_args(source, engine_url(engine), table)
+    with Paused(args, "after_read", tmp_path) as first:
+        pid = first.wait_paused()
+        started = time.monotonic()
+        second = run(args)
+        elapsed = time.monotonic() - started
+    assert second.returncode == 5, second.stderr
+    assert "already running" in second.stderr, second.stderr
+    assert f"pid {pid} on host " in second.stderr, second.stderr
+    assert " since 20" in second.stderr, second.stderr
+    # "at once": start-up is most of it; a run that waited would wait for the 60 s pause
+    assert elapsed < 5, f"the second run took {elapsed:.1f} s instead of failing at once"
+
+
+def test_other_job_is_not_blocked(target: tuple[sa.Engine, str], tmp_path: Path) -> None:
+    engine, table = target
+    source = make_source(tmp_path / "source.csv", ROWS)
+    make_table(engine, table, old_rows(ROWS))
+    other = table + "_other"
+    make_table(engine, other, old_rows(ROWS))
+    with Paused(sync_args(source, engine_url(engine), table), "after_read", tmp_path) as first:
+        first.wait_paused()
+        proc = run(sync_args(source, engine_url(engine), other))
+        assert proc.returncode == 0, proc.stderr
+    assert "already running" not in proc.stderr
+    assert table_rows(engine, other) == new_rows(ROWS)
