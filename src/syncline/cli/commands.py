@@ -62,7 +62,7 @@ def _looks_like_url(text: str) -> bool:
               help="Create a missing target table from the source's columns.")
 @run_options
 @click.pass_context
-def sync_command(ctx: click.Context, source: str, target: str, table: str, key: str,
+def sync_command(ctx: click.Context, /, source: str, target: str, table: str, key: str,
                  fields: str | None, exclude: str | None, source_table: str | None,
                  source_query: str | None, encoding: str, delimiter: str,
                  strict_columns: bool, create_table: bool, **kw: Any) -> None:
@@ -116,7 +116,7 @@ def sync_command(ctx: click.Context, source: str, target: str, table: str, key: 
 @click.option("--list-models", is_flag=True, help="List the handler's models and exit.")
 @run_options
 @click.pass_context
-def import_command(ctx: click.Context, handler_name: str, models: tuple[str, ...],
+def import_command(ctx: click.Context, /, handler_name: str, models: tuple[str, ...],
                    source_url: str | None, target_url: str | None, list_models: bool,
                    **kw: Any) -> None:
     """Run a code-defined HANDLER: an entry point name (group syncline.handlers) or module:Class.
