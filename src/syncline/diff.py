@@ -80,10 +80,21 @@ class ChangeSet:
     skipped: int = 0
     #: records the target held for this model when the diff was computed
     target_rows: int = 0
+    #: counts computed by the database when the lists are not materialised (in-database
+    #: engine without ``collect_changes``): created, updated, deleted
+    counted: tuple[int, int, int] | None = None
+    #: the staged source rows in the target (in-database engine): apply works from here
+    stage: Any = None
+
+    @property
+    def complete(self) -> bool:
+        """True when the lists hold every change (else only the counts are known)."""
+        return self.counted is None
 
     @property
     def total(self) -> int:
-        return len(self.creates) + len(self.updates) + len(self.deletes)
+        counts = self.counts()
+        return counts["created"] + counts["updated"] + counts["deleted"]
 
     def __bool__(self) -> bool:
         return self.total > 0
@@ -94,10 +105,12 @@ class ChangeSet:
         yield from self.deletes
 
     def counts(self) -> dict[str, int]:
+        created, updated, deleted = self.counted or (
+            len(self.creates), len(self.updates), len(self.deletes))
         return {
-            "created": len(self.creates),
-            "updated": len(self.updates),
-            "deleted": len(self.deletes),
+            "created": created,
+            "updated": updated,
+            "deleted": deleted,
             "unchanged": self.unchanged,
             "skipped": self.skipped,
         }

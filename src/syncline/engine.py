@@ -24,6 +24,7 @@ from syncline.types import (
     ColumnSpec,
     TypeOptions,
     infer_spec,
+    source_coercer,
     target_normalizer,
     to_db,
 )
@@ -118,6 +119,10 @@ def compute(plan: Plan, session: TargetSession, options: RunOptions,
     importer = plan.importer
     if options.delete and not importer.allow_delete:
         raise ConfigError(f"importer {importer.name} never deletes (allow_delete is off)")
+    if choose_engine(plan, session, options) == "database":
+        from syncline.staged import compute_staged
+
+        return compute_staged(plan, session, options, progress)
     source_map, computed = read_source(plan, options, progress)
     wanted = None if options.keys is None else [make_key_tuple(k) for k in options.keys]
     if wanted is not None:
@@ -129,7 +134,7 @@ def compute(plan: Plan, session: TargetSession, options: RunOptions,
         create=options.create and importer.allow_create,
         update=options.update and importer.allow_update,
         delete=options.delete and importer.allow_delete,
-        protected=computed_protected(plan, computed),
+        protected=computed_protected(plan, computed, options),
     )
     computed.warnings = plan.warnings + computed.warnings
     computed.specs = plan.specs
@@ -147,12 +152,31 @@ def fold_key(plan: Plan, key: Key) -> Key:
                  for p, f in zip(key, plan.fold_key, strict=True))
 
 
-def computed_protected(plan: Plan, computed: Computed) -> set[Key]:
+def choose_engine(plan: Plan, session: TargetSession, options: RunOptions) -> str:
+    """In-database for SQL targets; in memory where Python must see every target row."""
+    if options.engine != "auto":
+        if options.engine == "database" and (plan.importer.has_target_hook or options.keys):
+            raise ConfigError("--engine database cannot run a normalize_target hook or keys"
+                              " mode: use --engine memory", model=plan.importer.name)
+        return options.engine
+    if plan.importer.has_target_hook or options.keys is not None:
+        return "memory"
+    return "database"
+
+
+def computed_protected(plan: Plan, computed: Computed, options: RunOptions) -> set[Key]:
     """Keys of rejected rows: their target records are neither updated nor deleted."""
+    coercers = [source_coercer(plan.specs[k], options.types) for k in plan.importer.key]
     protected: set[Key] = set()
     for rejected in computed.rejected:
-        key = tuple(rejected.values[i] for i in plan.key_index) if rejected.values else None
-        if key and all(p not in (None, "") for p in key):
+        if not rejected.values:
+            continue
+        try:
+            key = tuple(c(rejected.values[i])
+                        for c, i in zip(coercers, plan.key_index, strict=True))
+        except SynclineError:
+            continue  # a key that cannot be read cannot match a target record
+        if all(p not in (None, "") for p in key):
             protected.add(fold_key(plan, key))
     return protected
 

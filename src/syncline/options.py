@@ -40,5 +40,8 @@ class RunOptions:
     types: TypeOptions = field(default_factory=TypeOptions)
     #: keys mode: only these keys (one tuple per record); None means all records
     keys: Sequence[Key] | None = None
+    #: auto: in-database for SQL targets unless a target hook or keys mode needs memory
     engine: EngineName = "auto"
+    #: read every change back into the result (the in-database engine can count only)
+    collect_changes: bool = True
     create_table: bool = False

@@ -67,6 +67,10 @@ def run_options(func: F) -> F:
                      help="Zone in which naive datetimes are read."),
         click.option("--keep-whitespace", is_flag=True,
                      help="Do not strip surrounding whitespace from source text."),
+        click.option("--engine", type=click.Choice(["auto", "memory", "database"]),
+                     default="auto", show_default=True,
+                     help="Diff engine: database stages the source in the target and diffs"
+                          " in SQL; memory diffs in Python. auto picks by target."),
         click.option("--diff", "show_diff", is_flag=True, help="Print the per-row changes."),
         click.option("--json", "as_json", is_flag=True,
                      help="Print the run result as one JSON object on stdout."),

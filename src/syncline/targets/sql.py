@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from syncline.diff import ChangeSet, Key
 from syncline.errors import ConfigError, TargetError, TransientTargetError
+from syncline.targets import staging
 from syncline.types import ColumnSpec, TypeOptions, to_db
 
 BATCH = 10_000
@@ -36,14 +37,62 @@ class Capabilities:
     row_values: bool = True
     #: a DBAPI cursor for streaming a large result (server-side where the driver can)
     open_cursor: Callable[[Any], Any] = operator.methodcaller("cursor")
+    #: bulk-load rows into a (staging) table: executemany by default, COPY on PostgreSQL
+    bulk_load: Callable[[TargetSession, sa.Table, Sequence[str], Sequence[tuple[Any, ...]]],
+                        None] = field(default=lambda *a: _executemany_load(*a))
+    #: how a column is compared in SQL (MySQL: text byte for byte, not by collation)
+    comparable: Callable[[Any], Any] = field(default=lambda column: column)
 
 
 def capabilities_for(dialect_name: str) -> Capabilities:
     if dialect_name == "postgresql":
-        return Capabilities(manual_sequences=True, open_cursor=_psycopg_server_cursor)
+        return Capabilities(manual_sequences=True, open_cursor=_psycopg_server_cursor,
+                            bulk_load=_copy_load)
     if dialect_name in ("mysql", "mariadb"):
-        return Capabilities(case_insensitive_keys=True, open_cursor=_pymysql_server_cursor)
+        return Capabilities(case_insensitive_keys=True, open_cursor=_pymysql_server_cursor,
+                            comparable=_mysql_comparable)
     return Capabilities()
+
+
+def _executemany_load(session: TargetSession, table: sa.Table, columns: Sequence[str],
+                      rows: Sequence[tuple[Any, ...]]) -> None:
+    """Rows of driver values through the DBAPI's executemany (multi-row on PyMySQL)."""
+    quote = session.conn.dialect.identifier_preparer
+    marks = ", ".join([_placeholder(session.conn.dialect.paramstyle)] * len(columns))
+    sql = (f"INSERT INTO {quote.format_table(table)}"
+           f" ({', '.join(quote.quote(c) for c in columns)}) VALUES ({marks})")
+    cursor = session.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(sql, rows)
+    finally:
+        cursor.close()
+
+
+def _placeholder(paramstyle: str) -> str:
+    return "?" if paramstyle == "qmark" else "%s"
+
+
+def _copy_load(session: TargetSession, table: sa.Table, columns: Sequence[str],
+               rows: Sequence[tuple[Any, ...]]) -> None:
+    """Rows into a PostgreSQL table with COPY (psycopg 3)."""
+    quote = session.conn.dialect.identifier_preparer
+    sql = (f"COPY {quote.format_table(table)}"
+           f" ({', '.join(quote.quote(c) for c in columns)}) FROM STDIN")
+    cursor = session.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        with cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+    finally:
+        cursor.close()
+
+
+def _mysql_comparable(column: Any) -> Any:
+    if isinstance(column.type, sa.String):
+        from sqlalchemy.dialects import mysql
+
+        return sa.cast(column, mysql.BINARY())
+    return column
 
 
 def _psycopg_server_cursor(connection: Any) -> Any:
@@ -170,14 +219,14 @@ class TargetSession:
         table = self.table(name)
         query = sa.select(*(table.c[f] for f in fields))
         if keys is None:
-            yield from self._fetch(query)
+            yield from self.fetch(query)
             return
         it = iter(keys)
         while chunk := list(islice(it, KEY_BATCH)):
             db_keys = [tuple(conv(v) for conv, v in zip(key_to_db, k, strict=True)) for k in chunk]
-            yield from self._fetch(query.where(key_in(table, key_fields, db_keys)))
+            yield from self.fetch(query.where(key_in(table, key_fields, db_keys)))
 
-    def _fetch(self, query: sa.Select[Any]) -> Iterator[list[tuple[Any, ...]]]:
+    def fetch(self, query: sa.Select[Any]) -> Iterator[list[tuple[Any, ...]]]:
         """Rows straight from the driver's cursor (server-side where the driver has one).
 
         SQLAlchemy's row objects and result processors cost more than the rest of the read;
@@ -207,10 +256,19 @@ class TargetSession:
         table = self.table(name)
         converters = [to_db(specs[f], options) for f in changes.fields]
         fields = changes.fields
+        counts = changes.counts()
         try:
+            if changes.stage is not None:
+                # in-database engine: the same changes, applied from the stage in SQL
+                if counts["created"]:
+                    staging.apply_creates(self, changes.stage)
+                if counts["updated"]:
+                    staging.apply_updates(self, changes.stage)
+                if counts["created"] and self.target.capabilities.manual_sequences:
+                    self._advance_sequences(table, fields)
+                return
             if changes.creates:
-                creates = sorted(changes.creates, key=_sort_key) if _sortable(changes) else \
-                    changes.creates
+                creates = _in_key_order(changes.creates)
                 insert = table.insert()
                 for chunk in _chunks(creates, BATCH):
                     self.conn.execute(insert, [
@@ -250,7 +308,14 @@ class TargetSession:
 
     def apply_deletes(self, name: str, changes: ChangeSet, specs: dict[str, ColumnSpec],
                       options: TypeOptions) -> None:
-        if not changes.deletes:
+        if not changes.counts()["deleted"]:
+            return
+        if changes.stage is not None:
+            try:
+                staging.apply_deletes(self, changes.stage)
+            except sa.exc.DBAPIError as exc:
+                raise translate(exc, f"cannot delete from table {name}",
+                                model=changes.model) from exc
             return
         table = self.table(name)
         index = [changes.fields.index(k) for k in changes.key]
@@ -330,14 +395,9 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start:start + size]
 
 
-def _sort_key(change: Any) -> Key:
-    return change.key  # type: ignore[no-any-return]
-
-
-def _sortable(changes: ChangeSet) -> bool:
-    """Keys sort when no part is None and parts of one position share a type."""
-    first = changes.creates[0].key
-    return all(
-        part is not None and all(type(c.key[i]) is type(part) for c in changes.creates[:100])
-        for i, part in enumerate(first)
-    )
+def _in_key_order(creates: list[Any]) -> list[Any]:
+    """Creates sorted by key (much cheaper for a B-tree), unless keys don't sort."""
+    try:
+        return sorted(creates, key=lambda change: change.key)
+    except TypeError:
+        return creates

@@ -1,0 +1,132 @@
+"""The in-database diff engine: the database does the join.
+
+Source rows are validated and coerced exactly as for the in-memory engine (same code,
+:mod:`syncline.reading`), then staged in a temporary table of the target in batches; the
+change set is counted — and, when asked, read back (only the changed rows) — with
+set-based SQL, and applied the same way (:mod:`syncline.targets.staging`). Memory stays
+bounded by the batch, not by the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from syncline.diff import ChangeSet, Create, Delete, Update
+from syncline.reading import duplicate_error, validated_batches
+from syncline.targets import staging
+from syncline.types import target_normalizer, to_db
+
+if TYPE_CHECKING:
+    from syncline.engine import Computed, Plan
+    from syncline.options import RunOptions
+    from syncline.targets.sql import TargetSession
+
+
+def compute_staged(plan: Plan, session: TargetSession, options: RunOptions,
+                   progress: Callable[[int], None] | None = None) -> Computed:
+    from syncline.engine import Computed, computed_protected
+
+    importer, fields = plan.importer, plan.fields
+    computed = Computed(ChangeSet(importer.name, fields, importer.key))
+    stage = staging.create_stage(session, importer.table, fields, importer.key)
+    converters = _driver_converters(plan, session)
+    for batch in validated_batches(plan, options, computed, progress):
+        staging.load(session, stage, [
+            (*(conv(v) for conv, v in zip(converters, values, strict=True)), row)
+            for row, _key, values in batch
+        ])
+    staging.index(session, stage)
+    _duplicates(plan, session, stage, computed, options)
+    protected = computed_protected(plan, computed, options)
+    if protected:
+        key_converters = [converters[i] for i in plan.key_index]
+        staging.protect(session, stage, [
+            tuple(c(v) for c, v in zip(key_converters, k, strict=True)) for k in protected])
+    counts = staging.counts(session, stage)
+    changes = computed.changes
+    changes.stage = stage
+    changes.target_rows = counts["target_rows"]
+    create = options.create and importer.allow_create
+    update = options.update and importer.allow_update
+    created = counts["created"] if create else 0
+    updated = counts["updated"] if update else 0
+    delete = options.delete and importer.allow_delete
+    deleted = counts["deleted"] if delete else 0
+    changes.unchanged = counts["matched"] - counts["updated"]
+    changes.skipped = ((0 if create else counts["created"]) + (0 if update else counts["updated"])
+                       + (0 if delete else counts["deleted"]))
+    if options.collect_changes:
+        _read_back(plan, session, stage, changes, create=create, update=update,
+                   delete=deleted > 0)
+    else:
+        changes.counted = (created, updated, deleted)
+    computed.warnings = plan.warnings + computed.warnings
+    computed.specs = plan.specs
+    return computed
+
+
+def _driver_converters(plan: Plan, session: TargetSession) -> list[Callable[[Any], Any]]:
+    """canonical value -> what the driver is handed (through SQLAlchemy's bind processor)."""
+    table = session.table(plan.importer.table)
+    out: list[Callable[[Any], Any]] = []
+    for f in plan.fields:
+        db = to_db(plan.specs[f], plan.types)
+        bind = table.c[f].type.bind_processor(session.conn.dialect)
+        out.append(db if bind is None else _compose(bind, db))
+    return out
+
+
+def _compose(outer: Callable[[Any], Any], inner: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: outer(inner(value))
+
+
+def _duplicates(plan: Plan, session: TargetSession, stage: staging.Stage, computed: Computed,
+                options: RunOptions) -> None:
+    found = staging.duplicates(session, stage)
+    if not found:
+        return
+    if options.on_duplicate == "error":
+        computed.error_count += 1
+        computed.errors.insert(0, duplicate_error(plan, found))
+        return
+    keep = min if options.on_duplicate == "first" else max
+    drop = [r for _, rows in found for r in rows if r != keep(rows)]
+    staging.drop_rows(session, stage, drop)
+    computed.warnings.append(
+        f"{plan.importer.name}: {len(found)} duplicate key(s) in the source;"
+        f" kept the {options.on_duplicate} row of each")
+
+
+def _read_back(plan: Plan, session: TargetSession, stage: staging.Stage, changes: ChangeSet,
+               *, create: bool, update: bool, delete: bool) -> None:
+    s, t = stage.table, stage.target
+    fields = plan.fields
+    normalizers = [target_normalizer(plan.specs[f], plan.types) for f in fields]
+    key_index = plan.key_index
+    n = len(fields)
+
+    def canonical(raw: Any) -> tuple[Any, ...]:
+        return tuple(norm(v) for norm, v in zip(normalizers, raw, strict=True))
+
+    if create:
+        query = staging.creates_query(stage, [*(s.c[f] for f in fields), s.c[staging.ROW]])
+        for batch in session.fetch(query):
+            for raw in batch:
+                values = canonical(raw[:n])
+                changes.creates.append(Create(tuple(values[i] for i in key_index), values,
+                                              fields, raw[n]))
+    if update:
+        query = staging.updates_query(session, stage, [
+            *(s.c[f] for f in fields), s.c[staging.ROW], *(t.c[f] for f in fields)])
+        for batch in session.fetch(query):
+            for raw in batch:
+                new, old = canonical(raw[:n]), canonical(raw[n + 1:])
+                changed = tuple(f for f, a, b in zip(fields, old, new, strict=True) if a != b)
+                changes.updates.append(Update(tuple(old[i] for i in key_index), old, new,
+                                              fields, changed, raw[n]))
+    if delete:
+        for batch in session.fetch(staging.deletes_query(stage, [t.c[f] for f in fields])):
+            for raw in batch:
+                old = canonical(raw)
+                changes.deletes.append(Delete(tuple(old[i] for i in key_index), old, fields))

@@ -1,0 +1,185 @@
+"""The in-database engine's target side: stage source rows in a temporary table of the
+target, then count, read and apply the differences with set-based SQL.
+
+The stage has the target columns' own types, so the database compares like with like;
+``IS DISTINCT FROM`` (``<=>`` on MySQL, ``IS NOT`` on SQLite, rendered by SQLAlchemy)
+makes NULLs compare equal. Text is compared byte for byte where the target's collation
+would call 'a' and 'A' equal. Temporary tables live and die with the run's connection and
+are never seen by other sessions, so a dry run leaves the target as it was.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from syncline.diff import Key
+
+if TYPE_CHECKING:
+    from syncline.targets.sql import TargetSession
+
+ROW = "_syncline_row"
+_names = itertools.count(1)
+
+
+@dataclass
+class Stage:
+    """A temporary table holding one importer's validated source rows."""
+
+    table: sa.Table
+    target: sa.Table
+    key: tuple[str, ...]
+    fields: tuple[str, ...]
+    protect: sa.Table | None = None
+
+    @property
+    def values(self) -> tuple[str, ...]:
+        return tuple(f for f in self.fields if f not in self.key)
+
+
+def create_stage(session: TargetSession, name: str, fields: Sequence[str],
+                 key: Sequence[str]) -> Stage:
+    target = session.table(name)
+    number = next(_names)
+    metadata = sa.MetaData()
+    stage = sa.Table(
+        f"syncline_stage_{number}", metadata,
+        *(sa.Column(f, target.c[f].type) for f in fields),
+        sa.Column(ROW, sa.Integer),
+        prefixes=["TEMPORARY"],
+    )
+    stage.create(session.conn)
+    return Stage(stage, target, tuple(key), tuple(fields))
+
+
+def load(session: TargetSession, stage: Stage, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert rows (driver values in ``fields`` order, then the row number)."""
+    if rows:
+        session.target.capabilities.bulk_load(session, stage.table, [*stage.fields, ROW], rows)
+
+
+def index(session: TargetSession, stage: Stage) -> None:
+    sa.Index(f"{stage.table.name}_key", *(stage.table.c[k] for k in stage.key)).create(
+        session.conn)
+
+
+def duplicates(session: TargetSession, stage: Stage) -> list[tuple[Key, list[int]]]:
+    """Keys staged more than once, with their row numbers."""
+    s = stage.table
+    keys = [s.c[k] for k in stage.key]
+    dup_keys = session.conn.execute(
+        sa.select(*keys).group_by(*keys).having(sa.func.count() > 1)).all()
+    if not dup_keys:
+        return []
+    found: dict[Key, list[int]] = {}
+    for start in range(0, len(dup_keys), 500):
+        chunk = [tuple(k) for k in dup_keys[start:start + 500]]
+        condition = (keys[0].in_([k[0] for k in chunk]) if len(keys) == 1
+                     else sa.tuple_(*keys).in_(chunk))
+        for row in session.conn.execute(sa.select(*keys, s.c[ROW]).where(condition)):
+            found.setdefault(tuple(row[:-1]), []).append(row[-1])
+    return [(k, sorted(rows)) for k, rows in found.items()]
+
+
+def drop_rows(session: TargetSession, stage: Stage, rows: Sequence[int]) -> None:
+    for start in range(0, len(rows), 1000):
+        session.conn.execute(stage.table.delete().where(
+            stage.table.c[ROW].in_(rows[start:start + 1000])))
+
+
+def protect(session: TargetSession, stage: Stage, keys: Sequence[tuple[Any, ...]]) -> None:
+    """Keys whose source rows were rejected: never updated nor deleted."""
+    table = sa.Table(f"{stage.table.name}_protect", sa.MetaData(),
+                     *(sa.Column(k, stage.target.c[k].type) for k in stage.key),
+                     prefixes=["TEMPORARY"])
+    table.create(session.conn)
+    session.conn.execute(table.insert(), [dict(zip(stage.key, k, strict=True)) for k in keys])
+    stage.protect = table
+
+
+# -- the three sets, as SQL -----------------------------------------------------------
+def _match(stage: Stage, other: sa.Table) -> sa.ColumnElement[bool]:
+    return sa.and_(*(stage.target.c[k] == other.c[k] for k in stage.key))
+
+
+def _unprotected(stage: Stage) -> list[sa.ColumnElement[bool]]:
+    if stage.protect is None:
+        return []
+    return [~sa.exists().where(_match(stage, stage.protect))]
+
+
+def _differs(session: TargetSession, stage: Stage) -> sa.ColumnElement[bool]:
+    s, t = stage.table, stage.target
+    compare = session.target.capabilities.comparable
+    parts = [compare(s.c[f]).is_distinct_from(compare(t.c[f])) for f in stage.fields]
+    return sa.or_(*parts) if parts else sa.false()
+
+
+def creates_query(stage: Stage, columns: Sequence[Any]) -> sa.Select[Any]:
+    s = stage.table
+    return sa.select(*columns).where(~sa.exists().where(_match(stage, s)))
+
+
+def updates_query(session: TargetSession, stage: Stage, columns: Sequence[Any]
+                  ) -> sa.Select[Any]:
+    s, t = stage.table, stage.target
+    return (sa.select(*columns).select_from(s.join(t, _match(stage, s)))
+            .where(_differs(session, stage), *_unprotected(stage)))
+
+
+def deletes_query(stage: Stage, columns: Sequence[Any]) -> sa.Select[Any]:
+    s, t = stage.table, stage.target
+    return sa.select(*columns).select_from(t).where(
+        ~sa.exists().where(_match(stage, s)), *_unprotected(stage))
+
+
+def counts(session: TargetSession, stage: Stage) -> dict[str, int]:
+    """created, updated, matched, deleted and target_rows — counted by the database."""
+    s, t = stage.table, stage.target
+    conn = session.conn
+    staged = conn.execute(sa.select(sa.func.count()).select_from(s)).scalar_one()
+    matched = conn.execute(sa.select(sa.func.count()).select_from(
+        s.join(t, _match(stage, s)))).scalar_one()
+    updated = conn.execute(sa.select(sa.func.count()).select_from(
+        updates_query(session, stage, [s.c[ROW]]).subquery())).scalar_one()
+    target_rows = conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
+    if stage.protect is None:  # every target row is matched once or is a delete
+        deleted = target_rows - matched
+    else:
+        deleted = conn.execute(sa.select(sa.func.count()).select_from(
+            deletes_query(stage, [t.c[stage.key[0]]]).subquery())).scalar_one()
+    return {"created": staged - matched, "updated": updated, "matched": matched,
+            "deleted": deleted, "target_rows": target_rows}
+
+
+def fetch(session: TargetSession, query: sa.Select[Any]) -> Iterator[list[tuple[Any, ...]]]:
+    """Rows of a query in batches (only changed rows are ever read back)."""
+    yield from session.fetch(query)
+
+
+# -- apply ----------------------------------------------------------------------------
+def apply_creates(session: TargetSession, stage: Stage) -> None:
+    s, t = stage.table, stage.target
+    source = creates_query(stage, [s.c[f] for f in stage.fields]).order_by(
+        *(s.c[k] for k in stage.key))
+    session.conn.execute(t.insert().from_select(list(stage.fields), source))
+
+
+def apply_updates(session: TargetSession, stage: Stage) -> None:
+    s, t = stage.table, stage.target
+    if not stage.values:
+        return
+    statement = (t.update()
+                 .where(_match(stage, s), _differs(session, stage), *_unprotected(stage))
+                 .values({f: s.c[f] for f in stage.values}))
+    session.conn.execute(statement)
+
+
+def apply_deletes(session: TargetSession, stage: Stage) -> None:
+    s, t = stage.table, stage.target
+    session.conn.execute(t.delete().where(~sa.exists().where(_match(stage, s)),
+                                          *_unprotected(stage)))
