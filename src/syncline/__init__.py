@@ -4,30 +4,77 @@ Read every record of a source, diff it per row against a target, and apply the c
 updates and deletes in one transaction — with a dry run, guards, and clear errors.
 """
 
-from syncline.diff import ChangeSet, Create, Delete, Update
-from syncline.errors import (
-    AlreadyRunningError,
-    CoercionError,
-    ConfigError,
-    GuardError,
-    HeaderError,
-    KeyProblemError,
-    RowErrors,
-    SourceDecodeError,
-    SourceError,
-    SourceParseError,
-    SynclineError,
-    TargetError,
-    TransientTargetError,
-)
-from syncline.handler import Handler
-from syncline.importer import Importer
-from syncline.options import RunOptions
-from syncline.result import ModelResult, Result
-from syncline.sources.memory import IterableSource
-from syncline.sources.sql import SqlSource
-from syncline.targets.sql import SqlTarget
-from syncline.types import ColumnSpec, TypeOptions
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from syncline.diff import ChangeSet, Create, Delete, Update
+    from syncline.errors import (
+        AlreadyRunningError,
+        CoercionError,
+        ConfigError,
+        GuardError,
+        HeaderError,
+        KeyProblemError,
+        RowErrors,
+        SourceDecodeError,
+        SourceError,
+        SourceParseError,
+        SynclineError,
+        TargetError,
+        TransientTargetError,
+    )
+    from syncline.handler import Handler
+    from syncline.importer import Importer
+    from syncline.options import RunOptions
+    from syncline.result import ModelResult, Result
+    from syncline.sources.memory import IterableSource
+    from syncline.sources.sql import SqlSource
+    from syncline.targets.sql import SqlTarget
+    from syncline.types import ColumnSpec, TypeOptions
+
+# Names are imported on first use, so that `syncline --version` does not pay for SQLAlchemy.
+_WHERE = {
+    "AlreadyRunningError": "syncline.errors",
+    "ChangeSet": "syncline.diff",
+    "CoercionError": "syncline.errors",
+    "ColumnSpec": "syncline.types",
+    "ConfigError": "syncline.errors",
+    "Create": "syncline.diff",
+    "Delete": "syncline.diff",
+    "GuardError": "syncline.errors",
+    "Handler": "syncline.handler",
+    "HeaderError": "syncline.errors",
+    "Importer": "syncline.importer",
+    "IterableSource": "syncline.sources.memory",
+    "KeyProblemError": "syncline.errors",
+    "ModelResult": "syncline.result",
+    "Result": "syncline.result",
+    "RowErrors": "syncline.errors",
+    "RunOptions": "syncline.options",
+    "SourceDecodeError": "syncline.errors",
+    "SourceError": "syncline.errors",
+    "SourceParseError": "syncline.errors",
+    "SqlSource": "syncline.sources.sql",
+    "SqlTarget": "syncline.targets.sql",
+    "SynclineError": "syncline.errors",
+    "TargetError": "syncline.errors",
+    "TransientTargetError": "syncline.errors",
+    "TypeOptions": "syncline.types",
+    "Update": "syncline.diff",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'syncline' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AlreadyRunningError",

@@ -189,8 +189,8 @@ def read_source(plan: Plan, options: RunOptions, progress: Callable[[int], None]
     duplicates: dict[Key, list[int]] = {}
     folding = any(plan.fold_key)
     keep_first = options.on_duplicate == "first"
-    for batch in validated_batches(plan, options, computed, progress):
-        for row, key, values in batch:
+    for block in validated_batches(plan, options, computed, progress):
+        for row, key, values in zip(block.numbers, block.keys(), block.rows(), strict=True):
             if folding:
                 key = fold_key(plan, key)
             if key in found:

@@ -9,6 +9,7 @@ engines' business (a dict in memory, ``GROUP BY`` in the database).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from syncline.diff import Key, Values
@@ -22,12 +23,29 @@ if TYPE_CHECKING:
 #: row errors kept as objects; beyond this they are only counted
 ERRORS_KEPT = 1000
 
-Row = tuple[int, Key, Values]
+@dataclass
+class Block:
+    """A batch of valid rows, column by column (rows and keys are derived on demand)."""
+
+    numbers: list[int]
+    columns: list[list[Any]]
+    key_index: tuple[int, ...]
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    def rows(self) -> Iterator[Values]:
+        return zip(*self.columns, strict=True)
+
+    def keys(self) -> Iterator[Key]:
+        if len(self.key_index) == 1:
+            return ((v,) for v in self.columns[self.key_index[0]])
+        return zip(*(self.columns[i] for i in self.key_index), strict=True)
 
 
 def validated_batches(plan: Plan, options: RunOptions, computed: Computed,
-                      progress: Callable[[int], None] | None = None) -> Iterator[list[Row]]:
-    """Batches of ``(row number, key, values)``; bad rows go to ``computed``."""
+                      progress: Callable[[int], None] | None = None) -> Iterator[Block]:
+    """Blocks of valid, coerced rows; bad rows go to ``computed``."""
     from syncline.engine import Rejected
 
     importer, fields, key_index = plan.importer, plan.fields, plan.key_index
@@ -35,7 +53,6 @@ def validated_batches(plan: Plan, options: RunOptions, computed: Computed,
     coercers = [source_coercer(plan.specs[f], options.types) for f in fields]
     hook = importer.normalize_source if importer.has_source_hook else None
     blank_rows: list[int] = []
-    single = key_index[0] if len(key_index) == 1 else None
     skip = options.on_error == "skip"
 
     def reject(error: SynclineError, row: int, raw: tuple[Any, ...]) -> None:
@@ -46,6 +63,20 @@ def validated_batches(plan: Plan, options: RunOptions, computed: Computed,
         if skip:
             computed.rejected.append(Rejected(row, raw, str(error)))
 
+    def row_by_row(batch: list[tuple[int, tuple[Any, ...]]]) -> list[tuple[int, Values]]:
+        good = []
+        for row, raw in batch:
+            try:
+                good.append((row, tuple([c(v) for c, v in zip(coercers, raw, strict=True)])))
+            except CoercionError:
+                for c, v in zip(coercers, raw, strict=True):
+                    try:
+                        c(v)
+                    except CoercionError as exc:
+                        reject(exc, row, raw)
+                        break
+        return good
+
     count = 0
     for batch in plan.source.read(fields):
         count += len(batch)
@@ -55,47 +86,29 @@ def validated_batches(plan: Plan, options: RunOptions, computed: Computed,
             batch = _shaped(batch, hook, fields)
         if not batch:
             continue
-        numbers = [row for row, _ in batch]
         try:
             columns = [list(map(c, col)) for c, col in
                        zip(coercers, zip(*(raw for _, raw in batch), strict=True), strict=True)]
+            numbers = [row for row, _ in batch]
         except CoercionError:
-            out: list[Row] = []
-            for row, raw in batch:
-                try:
-                    values = tuple([c(v) for c, v in zip(coercers, raw, strict=True)])
-                except CoercionError:
-                    for c, v in zip(coercers, raw, strict=True):
-                        try:
-                            c(v)
-                        except CoercionError as exc:
-                            reject(exc, row, raw)
-                            break
-                    continue
-                out.append((row, _key(values, single, key_index), values))
-        else:
-            rows_values = list(zip(*columns, strict=True))
-            if single is not None:
-                keys: list[Key] = [(v,) for v in columns[single]]
-            else:
-                keys = list(zip(*(columns[i] for i in key_index), strict=True))
-            out = list(zip(numbers, keys, rows_values, strict=True))
-        good: list[Row] = []
-        for item in out:
-            if any(part is None or part == "" for part in item[1]):
-                blank_rows.append(item[0])
-                if skip:
-                    computed.rejected.append(Rejected(item[0], item[2], "the key is empty"))
-                continue
-            good.append(item)
-        if good:
-            yield good
+            good = row_by_row(batch)
+            numbers = [row for row, _ in good]
+            columns = [list(col) for col in zip(*(v for _, v in good), strict=True)]
+        if any(None in columns[i] or "" in columns[i] for i in key_index if columns):
+            kept = []
+            for row, values in zip(numbers, zip(*columns, strict=True), strict=True):
+                if any(values[i] is None or values[i] == "" for i in key_index):
+                    blank_rows.append(row)
+                    if skip:
+                        computed.rejected.append(Rejected(row, values, "the key is empty"))
+                else:
+                    kept.append((row, values))
+            numbers = [row for row, _ in kept]
+            columns = [list(col) for col in zip(*(v for _, v in kept), strict=True)]
+        if numbers:
+            yield Block(numbers, columns, key_index)
     if blank_rows:
         _blank_keys(plan, blank_rows, computed, skip)
-
-
-def _key(values: Values, single: int | None, key_index: tuple[int, ...]) -> Key:
-    return (values[single],) if single is not None else tuple(values[i] for i in key_index)
 
 
 def _shaped(batch: list[tuple[int, tuple[Any, ...]]], hook: Callable[..., Any],

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from syncline.diff import ChangeSet, Create, Delete, Update
 from syncline.reading import duplicate_error, validated_batches
 from syncline.targets import staging
-from syncline.types import target_normalizer, to_db
+from syncline.types import is_identity, target_normalizer, to_db
 
 if TYPE_CHECKING:
     from syncline.engine import Computed, Plan
@@ -31,19 +31,21 @@ def compute_staged(plan: Plan, session: TargetSession, options: RunOptions,
     computed = Computed(ChangeSet(importer.name, fields, importer.key))
     stage = staging.create_stage(session, importer.table, fields, importer.key)
     converters = _driver_converters(plan, session)
-    for batch in validated_batches(plan, options, computed, progress):
-        staging.load(session, stage, [
-            (*(conv(v) for conv, v in zip(converters, values, strict=True)), row)
-            for row, _key, values in batch
-        ])
+    staged = 0
+    for block in validated_batches(plan, options, computed, progress):
+        columns = [col if conv is None else list(map(conv, col))
+                   for conv, col in zip(converters, block.columns, strict=True)]
+        staging.load(session, stage, list(zip(*columns, block.numbers, strict=True)))
+        staged += len(block)
     staging.index(session, stage)
-    _duplicates(plan, session, stage, computed, options)
+    dropped = _duplicates(plan, session, stage, computed, options)
     protected = computed_protected(plan, computed, options)
     if protected:
         key_converters = [converters[i] for i in plan.key_index]
         staging.protect(session, stage, [
-            tuple(c(v) for c, v in zip(key_converters, k, strict=True)) for k in protected])
-    counts = staging.counts(session, stage)
+            tuple(v if c is None else c(v) for c, v in zip(key_converters, k, strict=True))
+            for k in protected])
+    counts = staging.counts(session, stage, staged - dropped)
     changes = computed.changes
     changes.stage = stage
     changes.target_rows = counts["target_rows"]
@@ -66,14 +68,19 @@ def compute_staged(plan: Plan, session: TargetSession, options: RunOptions,
     return computed
 
 
-def _driver_converters(plan: Plan, session: TargetSession) -> list[Callable[[Any], Any]]:
-    """canonical value -> what the driver is handed (through SQLAlchemy's bind processor)."""
+def _driver_converters(plan: Plan, session: TargetSession
+                       ) -> list[Callable[[Any], Any] | None]:
+    """canonical value -> what the driver is handed (through SQLAlchemy's bind processor);
+    None where the value goes as it is."""
     table = session.table(plan.importer.table)
-    out: list[Callable[[Any], Any]] = []
+    out: list[Callable[[Any], Any] | None] = []
     for f in plan.fields:
         db = to_db(plan.specs[f], plan.types)
         bind = table.c[f].type.bind_processor(session.conn.dialect)
-        out.append(db if bind is None else _compose(bind, db))
+        if bind is None:
+            out.append(None if is_identity(db) else db)
+        else:
+            out.append(bind if is_identity(db) else _compose(bind, db))
     return out
 
 
@@ -82,20 +89,22 @@ def _compose(outer: Callable[[Any], Any], inner: Callable[[Any], Any]) -> Callab
 
 
 def _duplicates(plan: Plan, session: TargetSession, stage: staging.Stage, computed: Computed,
-                options: RunOptions) -> None:
+                options: RunOptions) -> int:
+    """Report or resolve duplicate keys; the number of staged rows dropped."""
     found = staging.duplicates(session, stage)
     if not found:
-        return
+        return 0
     if options.on_duplicate == "error":
         computed.error_count += 1
         computed.errors.insert(0, duplicate_error(plan, found))
-        return
+        return 0
     keep = min if options.on_duplicate == "first" else max
     drop = [r for _, rows in found for r in rows if r != keep(rows)]
     staging.drop_rows(session, stage, drop)
     computed.warnings.append(
         f"{plan.importer.name}: {len(found)} duplicate key(s) in the source;"
         f" kept the {options.on_duplicate} row of each")
+    return len(drop)
 
 
 def _read_back(plan: Plan, session: TargetSession, stage: staging.Stage, changes: ChangeSet,

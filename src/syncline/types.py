@@ -107,6 +107,7 @@ __all__ = [
     "TypeOptions",
     "infer_kind",
     "infer_spec",
+    "is_identity",
     "source_coercer",
     "target_normalizer",
     "to_db",
@@ -221,6 +222,11 @@ def _blank(spec: ColumnSpec, options: TypeOptions, raw: str, what: str) -> None:
 
 def _identity(value: Any) -> Any:
     return value
+
+
+def is_identity(function: Fn) -> bool:
+    """True for a coercer/normalizer/to_db function that returns its value unchanged."""
+    return function is _identity
 
 
 def _numeric_label(spec: ColumnSpec) -> str:

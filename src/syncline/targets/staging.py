@@ -137,22 +137,22 @@ def deletes_query(stage: Stage, columns: Sequence[Any]) -> sa.Select[Any]:
         ~sa.exists().where(_match(stage, s)), *_unprotected(stage))
 
 
-def counts(session: TargetSession, stage: Stage) -> dict[str, int]:
+def counts(session: TargetSession, stage: Stage, staged: int) -> dict[str, int]:
     """created, updated, matched, deleted and target_rows — counted by the database."""
     s, t = stage.table, stage.target
     conn = session.conn
-    staged = conn.execute(sa.select(sa.func.count()).select_from(s)).scalar_one()
-    matched = conn.execute(sa.select(sa.func.count()).select_from(
-        s.join(t, _match(stage, s)))).scalar_one()
-    updated = conn.execute(sa.select(sa.func.count()).select_from(
-        updates_query(session, stage, [s.c[ROW]]).subquery())).scalar_one()
+    differs = sa.and_(_differs(session, stage), *_unprotected(stage))
+    matched, updated = conn.execute(
+        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(
+            sa.case((differs, 1), else_=0)), 0))
+        .select_from(s.join(t, _match(stage, s)))).one()
     target_rows = conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
     if stage.protect is None:  # every target row is matched once or is a delete
         deleted = target_rows - matched
     else:
         deleted = conn.execute(sa.select(sa.func.count()).select_from(
             deletes_query(stage, [t.c[stage.key[0]]]).subquery())).scalar_one()
-    return {"created": staged - matched, "updated": updated, "matched": matched,
+    return {"created": staged - matched, "updated": int(updated), "matched": matched,
             "deleted": deleted, "target_rows": target_rows}
 
 
