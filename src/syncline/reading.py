@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from syncline.columns import column_coercer
 from syncline.diff import Key, Values
 from syncline.errors import CoercionError, KeyProblemError, SynclineError
 from syncline.types import source_coercer
@@ -51,6 +52,7 @@ def validated_batches(plan: Plan, options: RunOptions, computed: Computed,
     importer, fields, key_index = plan.importer, plan.fields, plan.key_index
     model, file = importer.name, plan.source.name
     coercers = [source_coercer(plan.specs[f], options.types) for f in fields]
+    by_column = [column_coercer(plan.specs[f], options.types) for f in fields]
     hook = importer.normalize_source if importer.has_source_hook else None
     blank_rows: list[int] = []
     skip = options.on_error == "skip"
@@ -87,8 +89,8 @@ def validated_batches(plan: Plan, options: RunOptions, computed: Computed,
         if not batch:
             continue
         try:
-            columns = [list(map(c, col)) for c, col in
-                       zip(coercers, zip(*(raw for _, raw in batch), strict=True), strict=True)]
+            columns = [c(list(col)) for c, col in
+                       zip(by_column, zip(*(raw for _, raw in batch), strict=True), strict=True)]
             numbers = [row for row, _ in batch]
         except CoercionError:
             good = row_by_row(batch)
