@@ -154,6 +154,8 @@ def fold_key(plan: Plan, key: Key) -> Key:
 
 def choose_engine(plan: Plan, session: TargetSession, options: RunOptions) -> str:
     """In-database for SQL targets; in memory where Python must see every target row."""
+    if session.is_assumed(plan.importer.table):
+        return "memory"  # a dry run of --create-table: no table to stage against, none to read
     if options.engine != "auto":
         if options.engine == "database" and (plan.importer.has_target_hook or options.keys):
             raise ConfigError("--engine database cannot run a normalize_target hook or keys"

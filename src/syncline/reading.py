@@ -58,7 +58,9 @@ def validated_batches(plan: Plan, options: RunOptions, computed: Computed,
     skip = options.on_error == "skip"
 
     def reject(error: SynclineError, row: int, raw: tuple[Any, ...]) -> None:
-        error.locate(model=model, row=row, file=file)
+        key = tuple(raw[i] for i in key_index)
+        error.locate(model=model, row=row, file=file,
+                     key=key if all(part not in (None, "") for part in key) else None)
         computed.error_count += 1
         if len(computed.errors) < ERRORS_KEPT:
             computed.errors.append(error)

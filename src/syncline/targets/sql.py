@@ -166,6 +166,9 @@ class TargetSession:
     def has_table(self, name: str) -> bool:
         return name in self._tables or sa.inspect(self.conn).has_table(name)
 
+    def is_assumed(self, name: str) -> bool:
+        return name in self._assumed
+
     def assume_table(self, name: str, specs: Sequence[ColumnSpec]) -> None:
         """Treat a missing table as existing and empty (a dry run of --create-table)."""
         self._assumed[name] = {s.name: s for s in specs}
