@@ -78,13 +78,16 @@ def make_plan(importer: Importer, source: Source, session: TargetSession,
             session.create_table(importer.table, created, importer.key)
     specs = session.columns(importer.table)
     source_columns = [c.name for c in source.columns()]
-    fields, warnings = importer.resolve_fields(list(specs), source_columns)
+    warnings: list[str] = []
     check = getattr(source, "check_header", None)
     if check is not None and not importer.has_source_hook:
+        # first: it knows the file, and what a wrong delimiter looks like
         required = [c for c in session.required_columns(importer.table)
                     if c not in importer.exclude]
         warnings += check(key=importer.key, required=required, known=list(specs),
-                          strict=options.strict_columns)
+                          strict=options.strict_columns, table=importer.table)
+    fields, more = importer.resolve_fields(list(specs), source_columns)
+    warnings += more
     key_index = tuple(fields.index(k) for k in importer.key)
     fold = tuple(session.target.capabilities.case_insensitive_keys
                  and specs[k].kind == "text" for k in importer.key)

@@ -30,7 +30,7 @@ def check_guards(changes: ChangeSet, options: RunOptions) -> list[GuardError]:
             f"{changes.model}: {changes.total} changes, more than --max-total {options.max_total}"
             " allows; nothing was written (raise --max-total to let it through)",
             guard="max_total", flag="--max-total", model=changes.model))
-    deletes = len(changes.deletes)
+    deletes = counts["deleted"]  # the lists may not be materialised: count, never len()
     if (
         deletes > MASS_DELETE_MIN_ROWS
         and deletes > MASS_DELETE_FRACTION * changes.target_rows

@@ -158,8 +158,8 @@ class CsvSource:
             one = len(unknown) == 1
             raise HeaderError(
                 f"{_plural('column', unknown)} {_names(unknown)} {'is' if one else 'are'} not "
-                f"in {where} (strict header check: remove {'it' if one else 'them'} from the "
-                "file or map it to a field)",
+                f"in {where} (--strict-columns: remove {'it' if one else 'them'} from the "
+                "file, or run without --strict-columns to ignore with a warning)",
                 file=self.name,
                 row=self._header_line,
                 field=unknown[0],

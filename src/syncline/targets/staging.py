@@ -81,7 +81,11 @@ def duplicates(session: TargetSession, stage: Stage) -> list[tuple[Key, list[int
         condition = (keys[0].in_([k[0] for k in chunk]) if len(keys) == 1
                      else sa.tuple_(*keys).in_(chunk))
         for row in session.conn.execute(sa.select(*keys, s.c[ROW]).where(condition)):
-            found.setdefault(tuple(row[:-1]), []).append(row[-1])
+            key = tuple(row[:-1])
+            if session.target.capabilities.case_insensitive_keys:
+                # the database grouped 'abc' with 'ABC': so must the report
+                key = tuple(p.casefold() if isinstance(p, str) else p for p in key)
+            found.setdefault(key, []).append(row[-1])
     return [(k, sorted(rows)) for k, rows in found.items()]
 
 
