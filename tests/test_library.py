@@ -197,3 +197,11 @@ def test_decimal_values_are_compared_at_column_scale(db: sa.Engine) -> None:
     same = [{"sku": "a", "site": 1, "name": "Apple", "price": Decimal("1.500")}]
     result = handler(db, same).run(RunOptions(keys=[("a", 1)]))
     assert result.models["item"].unchanged == 1
+
+
+def test_stages_do_not_outlive_the_run_on_a_pooled_connection(db: sa.Engine) -> None:
+    handler(db, SOURCE).run(RunOptions(engine="database"))
+    handler(db, SOURCE).run(RunOptions(engine="database", dry_run=True))
+    with db.connect() as conn:
+        temporary = conn.exec_driver_sql("SELECT name FROM sqlite_temp_master").all()
+    assert temporary == []

@@ -40,6 +40,8 @@ class Capabilities:
     #: bulk-load rows into a (staging) table: executemany by default, COPY on PostgreSQL
     bulk_load: Callable[[TargetSession, sa.Table, Sequence[str], Sequence[tuple[Any, ...]]],
                         None] = field(default=lambda *a: _executemany_load(*a))
+    #: drops a temporary table without ending a transaction (MySQL needs TEMPORARY)
+    drop_temporary: str = "DROP TABLE IF EXISTS {}"
     #: how a column is compared in SQL (MySQL: text byte for byte, not by collation)
     comparable: Callable[[Any], Any] = field(default=lambda column: column)
 
@@ -50,7 +52,8 @@ def capabilities_for(dialect_name: str) -> Capabilities:
                             bulk_load=_copy_load)
     if dialect_name in ("mysql", "mariadb"):
         return Capabilities(case_insensitive_keys=True, open_cursor=_pymysql_server_cursor,
-                            comparable=_mysql_comparable)
+                            comparable=_mysql_comparable,
+                            drop_temporary="DROP TEMPORARY TABLE IF EXISTS {}")
     return Capabilities()
 
 
@@ -160,6 +163,8 @@ class TargetSession:
         self._metadata = sa.MetaData()
         #: tables a dry run with --create-table pretends exist (empty)
         self._assumed: dict[str, dict[str, ColumnSpec]] = {}
+        #: temporary tables made by this session (stages), dropped when it closes
+        self.temporary: list[str] = []
         self.transaction = conn.begin()
 
     # -- schema -------------------------------------------------------------
@@ -366,8 +371,22 @@ class TargetSession:
     def close(self) -> None:
         try:
             self.rollback()
+            self._drop_temporary()
         finally:
             self.conn.close()
+
+    def _drop_temporary(self) -> None:
+        """A pooled connection must not carry a run's stages into the next run."""
+        if not self.temporary or self.conn.invalidated:
+            return
+        quote = self.conn.dialect.identifier_preparer
+        try:
+            with self.conn.begin():
+                for name in self.temporary:
+                    self.conn.exec_driver_sql(
+                        self.target.capabilities.drop_temporary.format(quote.quote(name)))
+        except sa.exc.DBAPIError:
+            self.conn.invalidate()  # closing the connection drops them as well
 
 
 def key_in(table: sa.Table, key_fields: Sequence[str], keys: Sequence[tuple[Any, ...]]

@@ -36,10 +36,6 @@ class Stage:
     fields: tuple[str, ...]
     protect: sa.Table | None = None
 
-    @property
-    def values(self) -> tuple[str, ...]:
-        return tuple(f for f in self.fields if f not in self.key)
-
 
 def create_stage(session: TargetSession, name: str, fields: Sequence[str],
                  key: Sequence[str]) -> Stage:
@@ -53,6 +49,7 @@ def create_stage(session: TargetSession, name: str, fields: Sequence[str],
         prefixes=["TEMPORARY"],
     )
     stage.create(session.conn)
+    session.temporary.append(stage.name)
     return Stage(stage, target, tuple(key), tuple(fields))
 
 
@@ -101,6 +98,7 @@ def protect(session: TargetSession, stage: Stage, keys: Sequence[tuple[Any, ...]
                      *(sa.Column(k, stage.target.c[k].type) for k in stage.key),
                      prefixes=["TEMPORARY"])
     table.create(session.conn)
+    session.temporary.append(table.name)
     session.conn.execute(table.insert(), [dict(zip(stage.key, k, strict=True)) for k in keys])
     stage.protect = table
 
@@ -175,11 +173,10 @@ def apply_creates(session: TargetSession, stage: Stage) -> None:
 
 def apply_updates(session: TargetSession, stage: Stage) -> None:
     s, t = stage.table, stage.target
-    if not stage.values:
-        return
+    # the key too: on a case-insensitive target 'abc' matches 'ABC' and must become it
     statement = (t.update()
                  .where(_match(stage, s), _differs(session, stage), *_unprotected(stage))
-                 .values({f: s.c[f] for f in stage.values}))
+                 .values({f: s.c[f] for f in stage.fields}))
     session.conn.execute(statement)
 
 
