@@ -1,0 +1,49 @@
+"""RELIABILITY row 14: the target connection dies mid-transaction.
+
+The server ends the run's backend while it is paused in the middle of applying; when the
+run goes on, its next statement fails: the error says the failure is transient, the exit
+code is 1, and the table is exactly as before (the server rolled the transaction back).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from conftest import drop_table, engine_url
+from test_crash import make_source, make_table, old_rows, sync_args, syncline_command, table_rows
+
+
+def test_postgresql_connection_killed_mid_apply(pg_engine: sa.Engine, table_name: str,
+                                                tmp_path: Path) -> None:
+    source = make_source(tmp_path / "source.csv", 2_000)
+    make_table(pg_engine, table_name, old_rows(2_000))
+    before = table_rows(pg_engine, table_name)
+    pause = tmp_path / "paused.pid"
+    env = dict(os.environ, SYNCLINE_TEST_PAUSE_AT="mid_apply",
+               SYNCLINE_TEST_PAUSE_FILE=str(pause), SYNCLINE_TEST_PAUSE_SECONDS="3")
+    try:
+        child = subprocess.Popen(
+            [*syncline_command(), *sync_args(source, engine_url(pg_engine), table_name)],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while not (pause.exists() and pause.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert pause.exists(), "the run never reached mid_apply"
+        with pg_engine.connect() as conn:
+            killed = conn.execute(sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND state = 'idle in transaction'"
+                " AND pid <> pg_backend_pid()")).all()
+        assert killed, "no backend of the run was found to end"
+        _, stderr = child.communicate(timeout=60)
+        assert child.returncode == 1, stderr
+        assert stderr.startswith("Error: ") and "Traceback" not in stderr
+        assert "transient" in stderr, stderr
+        assert table_rows(pg_engine, table_name) == before
+    finally:
+        drop_table(pg_engine, table_name)
