@@ -1,8 +1,11 @@
-"""The in-memory diff engine: read both sides, coerce, check keys, diff by key.
+"""Plan an importer against its target, pick a diff engine, and the in-memory engine.
 
-The source is read completely (and checked) before the target is read, and nothing is
-written here: the result is a :class:`~syncline.diff.ChangeSet` plus the row errors.
-The source side is held as one entry per key; the target side is streamed through.
+:func:`make_plan` resolves fields and column types (and checks a file's header first);
+:func:`compute` picks the engine: in-database (:mod:`syncline.staged`) for SQL targets,
+in memory (here) where Python must see every target row. Both read the source through
+:mod:`syncline.reading`; nothing is written here: the result is a
+:class:`~syncline.diff.ChangeSet` plus the row errors. In memory, the source is held as one
+entry per key and the target is streamed through.
 """
 
 from __future__ import annotations
