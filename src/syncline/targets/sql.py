@@ -40,6 +40,12 @@ class Capabilities:
     #: bulk-load rows into a (staging) table: executemany by default, COPY on PostgreSQL
     bulk_load: Callable[[TargetSession, sa.Table, Sequence[str], Sequence[tuple[Any, ...]]],
                         None] = field(default=lambda *a: _executemany_load(*a))
+    #: CREATE INDEX commits the transaction, even on a temporary table (MySQL/MariaDB)
+    implicit_commit_ddl: bool = False
+    #: copy the staged rows into key order before joining (nested-loop joins)
+    sort_stage: bool = False
+    #: gather statistics on a freshly loaded stage (temp tables are never auto-analysed)
+    analyze: Callable[[TargetSession, sa.Table], None] = field(default=lambda *a: None)
     #: drops a temporary table without ending a transaction (MySQL needs TEMPORARY)
     drop_temporary: str = "DROP TABLE IF EXISTS {}"
     #: how a column is compared in SQL (MySQL: text byte for byte, not by collation)
@@ -49,12 +55,17 @@ class Capabilities:
 def capabilities_for(dialect_name: str) -> Capabilities:
     if dialect_name == "postgresql":
         return Capabilities(manual_sequences=True, open_cursor=_psycopg_server_cursor,
-                            bulk_load=_copy_load)
+                            bulk_load=_copy_load, analyze=_analyze)
     if dialect_name in ("mysql", "mariadb"):
         return Capabilities(case_insensitive_keys=True, open_cursor=_pymysql_server_cursor,
-                            comparable=_mysql_comparable,
+                            comparable=_mysql_comparable, implicit_commit_ddl=True,
                             drop_temporary="DROP TEMPORARY TABLE IF EXISTS {}")
-    return Capabilities()
+    return Capabilities(sort_stage=True)
+
+
+def _analyze(session: TargetSession, table: sa.Table) -> None:
+    quote = session.conn.dialect.identifier_preparer
+    session.conn.exec_driver_sql(f"ANALYZE {quote.format_table(table)}")
 
 
 def _executemany_load(session: TargetSession, table: sa.Table, columns: Sequence[str],

@@ -34,7 +34,11 @@ class Stage:
     target: sa.Table
     key: tuple[str, ...]
     fields: tuple[str, ...]
+    #: where rows are loaded: the stage itself, or a heap to be copied in key order
+    loading: sa.Table
     protect: sa.Table | None = None
+    #: the stage's key index is unique: no duplicate keys were staged
+    unique: bool = False
 
 
 def create_stage(session: TargetSession, name: str, fields: Sequence[str],
@@ -42,30 +46,65 @@ def create_stage(session: TargetSession, name: str, fields: Sequence[str],
     target = session.table(name)
     number = next(_names)
     metadata = sa.MetaData()
-    stage = sa.Table(
-        f"syncline_stage_{number}", metadata,
-        *(sa.Column(f, target.c[f].type) for f in fields),
-        sa.Column(ROW, sa.Integer),
-        prefixes=["TEMPORARY"],
-    )
-    stage.create(session.conn)
-    session.temporary.append(stage.name)
-    return Stage(stage, target, tuple(key), tuple(fields))
+
+    # where index DDL would end the transaction (MySQL), the key is indexed from the start
+    keyed = session.target.capabilities.implicit_commit_ddl
+
+    def temporary(table_name: str) -> sa.Table:
+        table = sa.Table(table_name, metadata,
+                         *(sa.Column(f, target.c[f].type, primary_key=keyed and f in key)
+                           for f in fields),
+                         sa.Column(ROW, sa.Integer, primary_key=keyed, autoincrement=False),
+                         prefixes=["TEMPORARY"])
+        table.create(session.conn)
+        session.temporary.append(table.name)
+        return table
+
+    stage = temporary(f"syncline_stage_{number}")
+    loading = (temporary(f"syncline_load_{number}")
+               if session.target.capabilities.sort_stage else stage)
+    return Stage(stage, target, tuple(key), tuple(fields), loading)
 
 
 def load(session: TargetSession, stage: Stage, rows: Sequence[tuple[Any, ...]]) -> None:
     """Insert rows (driver values in ``fields`` order, then the row number)."""
     if rows:
-        session.target.capabilities.bulk_load(session, stage.table, [*stage.fields, ROW], rows)
+        session.target.capabilities.bulk_load(session, stage.loading, [*stage.fields, ROW],
+                                              rows)
 
 
 def index(session: TargetSession, stage: Stage) -> None:
-    sa.Index(f"{stage.table.name}_key", *(stage.table.c[k] for k in stage.key)).create(
-        session.conn)
+    """Make the loaded stage ready to join: in key order where the database joins by
+    walking an index (SQLite: a join that visits the target in key order reads each page
+    once; in file order it jumps about the pages), indexed by key, with statistics."""
+    s = stage.table
+    if stage.loading is not s:
+        session.conn.execute(s.insert().from_select(
+            [c.name for c in s.columns],
+            sa.select(stage.loading).order_by(*(stage.loading.c[k] for k in stage.key),
+                                              stage.loading.c[ROW])))
+        # still dropped again when the session closes: a rollback may bring it back
+        stage.loading.drop(session.conn)
+        stage.loading = s
+    if session.target.capabilities.implicit_commit_ddl:
+        session.target.capabilities.analyze(session, s)
+        return
+    # a unique index proves there are no duplicate keys for the price of the index;
+    # only when it fails are the duplicates looked for (stage.unique tells which)
+    try:
+        with session.conn.begin_nested():
+            sa.Index(f"{s.name}_key", *(s.c[k] for k in stage.key), unique=True).create(
+                session.conn)
+        stage.unique = True
+    except sa.exc.IntegrityError:
+        sa.Index(f"{s.name}_key", *(s.c[k] for k in stage.key)).create(session.conn)
+    session.target.capabilities.analyze(session, s)
 
 
 def duplicates(session: TargetSession, stage: Stage) -> list[tuple[Key, list[int]]]:
     """Keys staged more than once, with their row numbers."""
+    if stage.unique:
+        return []
     s = stage.table
     keys = [s.c[k] for k in stage.key]
     dup_keys = session.conn.execute(
