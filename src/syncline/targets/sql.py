@@ -42,6 +42,10 @@ class Capabilities:
                         None] = field(default=lambda *a: _executemany_load(*a))
     #: CREATE INDEX commits the transaction, even on a temporary table (MySQL/MariaDB)
     implicit_commit_ddl: bool = False
+    #: index the stage by key (nested-loop joins need it; hash joins do not)
+    index_stage: bool = True
+    #: statements that tune the run's transaction (PostgreSQL: room for hash joins)
+    session_setup: tuple[str, ...] = ()
     #: copy the staged rows into key order before joining (nested-loop joins)
     sort_stage: bool = False
     #: gather statistics on a freshly loaded stage (temp tables are never auto-analysed)
@@ -55,7 +59,8 @@ class Capabilities:
 def capabilities_for(dialect_name: str) -> Capabilities:
     if dialect_name == "postgresql":
         return Capabilities(manual_sequences=True, open_cursor=_psycopg_server_cursor,
-                            bulk_load=_copy_load, analyze=_analyze)
+                            bulk_load=_copy_load, analyze=_analyze, index_stage=False,
+                            session_setup=("SET LOCAL work_mem = '256MB'",))
     if dialect_name in ("mysql", "mariadb"):
         return Capabilities(case_insensitive_keys=True, open_cursor=_pymysql_server_cursor,
                             comparable=_mysql_comparable, implicit_commit_ddl=True,
@@ -177,6 +182,8 @@ class TargetSession:
         #: temporary tables made by this session (stages), dropped when it closes
         self.temporary: list[str] = []
         self.transaction = conn.begin()
+        for statement in target.capabilities.session_setup:
+            conn.exec_driver_sql(statement)
 
     # -- schema -------------------------------------------------------------
     def has_table(self, name: str) -> bool:
@@ -382,6 +389,8 @@ class TargetSession:
     def close(self) -> None:
         try:
             self.rollback()
+            if self.conn.in_transaction():  # a failed commit leaves one begun
+                self.conn.rollback()
             self._drop_temporary()
         finally:
             self.conn.close()
@@ -396,7 +405,7 @@ class TargetSession:
                 for name in self.temporary:
                     self.conn.exec_driver_sql(
                         self.target.capabilities.drop_temporary.format(quote.quote(name)))
-        except sa.exc.DBAPIError:
+        except sa.exc.SQLAlchemyError:
             self.conn.invalidate()  # closing the connection drops them as well
 
 

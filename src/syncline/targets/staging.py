@@ -86,8 +86,9 @@ def index(session: TargetSession, stage: Stage) -> None:
         # still dropped again when the session closes: a rollback may bring it back
         stage.loading.drop(session.conn)
         stage.loading = s
-    if session.target.capabilities.implicit_commit_ddl:
-        session.target.capabilities.analyze(session, s)
+    capabilities = session.target.capabilities
+    if capabilities.implicit_commit_ddl or not capabilities.index_stage:
+        capabilities.analyze(session, s)
         return
     # a unique index proves there are no duplicate keys for the price of the index;
     # only when it fails are the duplicates looked for (stage.unique tells which)
