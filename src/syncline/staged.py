@@ -45,6 +45,7 @@ def compute_staged(plan: Plan, session: TargetSession, options: RunOptions,
         staging.protect(session, stage, [
             tuple(v if c is None else c(v) for c, v in zip(key_converters, k, strict=True))
             for k in protected])
+    staging.classify(session, stage)
     counts = staging.counts(session, stage, staged - dropped)
     changes = computed.changes
     changes.stage = stage
@@ -109,7 +110,7 @@ def _duplicates(plan: Plan, session: TargetSession, stage: staging.Stage, comput
 
 def _read_back(plan: Plan, session: TargetSession, stage: staging.Stage, changes: ChangeSet,
                *, create: bool, update: bool, delete: bool) -> None:
-    s, t = stage.table, stage.target
+    t = stage.target
     fields = plan.fields
     normalizers = [target_normalizer(plan.specs[f], plan.types) for f in fields]
     key_index = plan.key_index
@@ -119,16 +120,13 @@ def _read_back(plan: Plan, session: TargetSession, stage: staging.Stage, changes
         return tuple(norm(v) for norm, v in zip(normalizers, raw, strict=True))
 
     if create:
-        query = staging.creates_query(stage, [*(s.c[f] for f in fields), s.c[staging.ROW]])
-        for batch in session.fetch(query):
+        for batch in session.fetch(staging.created_rows(stage)):
             for raw in batch:
                 values = canonical(raw[:n])
                 changes.creates.append(Create(tuple(values[i] for i in key_index), values,
                                               fields, raw[n]))
     if update:
-        query = staging.updates_query(session, stage, [
-            *(s.c[f] for f in fields), s.c[staging.ROW], *(t.c[f] for f in fields)])
-        for batch in session.fetch(query):
+        for batch in session.fetch(staging.updated_rows(stage)):
             for raw in batch:
                 new, old = canonical(raw[:n]), canonical(raw[n + 1:])
                 changed = tuple(f for f, a, b in zip(fields, old, new, strict=True) if a != b)

@@ -11,7 +11,7 @@ are never seen by other sessions, so a dry run leaves the target as it was.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from syncline.targets.sql import TargetSession
 
 ROW = "_syncline_row"
+OP = "_syncline_op"
 _names = itertools.count(1)
 
 
@@ -39,6 +40,8 @@ class Stage:
     protect: sa.Table | None = None
     #: the stage's key index is unique: no duplicate keys were staged
     unique: bool = False
+    #: the creates and updates, with their values (see :func:`classify`)
+    diff: sa.Table | None = None
 
 
 def create_stage(session: TargetSession, name: str, fields: Sequence[str],
@@ -161,62 +164,81 @@ def _differs(session: TargetSession, stage: Stage) -> sa.ColumnElement[bool]:
     return sa.or_(*parts) if parts else sa.false()
 
 
-def creates_query(stage: Stage, columns: Sequence[Any]) -> sa.Select[Any]:
-    s = stage.table
-    return sa.select(*columns).where(~sa.exists().where(_match(stage, s)))
-
-
-def updates_query(session: TargetSession, stage: Stage, columns: Sequence[Any]
-                  ) -> sa.Select[Any]:
-    s, t = stage.table, stage.target
-    return (sa.select(*columns).select_from(s.join(t, _match(stage, s)))
-            .where(_differs(session, stage), *_unprotected(stage)))
-
-
 def deletes_query(stage: Stage, columns: Sequence[Any]) -> sa.Select[Any]:
     s, t = stage.table, stage.target
     return sa.select(*columns).select_from(t).where(
         ~sa.exists().where(_match(stage, s)), *_unprotected(stage))
 
 
+def classify(session: TargetSession, stage: Stage) -> None:
+    """ONE pass over the join: the staged rows that are creates ('c') or updates ('u'),
+    with their values, into a small table that counting, reading back and applying use."""
+    s, t = stage.table, stage.target
+    diff = sa.Table(f"{s.name}_diff", sa.MetaData(),
+                    *(sa.Column(f, t.c[f].type) for f in stage.fields),
+                    sa.Column(ROW, sa.Integer), sa.Column(OP, sa.String(1)),
+                    prefixes=["TEMPORARY"])
+    diff.create(session.conn)
+    session.temporary.append(diff.name)
+    missing = t.c[stage.key[0]].is_(None)
+    changed = sa.and_(_differs(session, stage), *_unprotected(stage))
+    query = (sa.select(*(s.c[f] for f in stage.fields), s.c[ROW],
+                       sa.case((missing, "c"), else_="u"))
+             .select_from(s.outerjoin(t, _match(stage, s)))
+             .where(sa.or_(missing, changed)))
+    session.conn.execute(diff.insert().from_select([*stage.fields, ROW, OP], query))
+    stage.diff = diff
+
+
+def created_rows(stage: Stage) -> sa.Select[Any]:
+    """Values and row numbers of the creates."""
+    d = _diff(stage)
+    return sa.select(*(d.c[f] for f in stage.fields), d.c[ROW]).where(d.c[OP] == "c")
+
+
+def updated_rows(stage: Stage) -> sa.Select[Any]:
+    """New values, row number, then the target's old values, of the updates."""
+    d, t = _diff(stage), stage.target
+    return (sa.select(*(d.c[f] for f in stage.fields), d.c[ROW], *(t.c[f] for f in stage.fields))
+            .select_from(d.join(t, _match(stage, d))).where(d.c[OP] == "u"))
+
+
+def _diff(stage: Stage) -> sa.Table:
+    assert stage.diff is not None, "classify() first"
+    return stage.diff
+
+
 def counts(session: TargetSession, stage: Stage, staged: int) -> dict[str, int]:
     """created, updated, matched, deleted and target_rows — counted by the database."""
-    s, t = stage.table, stage.target
+    d, t = _diff(stage), stage.target
     conn = session.conn
-    differs = sa.and_(_differs(session, stage), *_unprotected(stage))
-    matched, updated = conn.execute(
-        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(
-            sa.case((differs, 1), else_=0)), 0))
-        .select_from(s.join(t, _match(stage, s)))).one()
+    by_op = {op: int(n) for op, n in conn.execute(
+        sa.select(d.c[OP], sa.func.count()).group_by(d.c[OP]))}
+    created, updated = int(by_op.get("c", 0)), int(by_op.get("u", 0))
+    matched = staged - created
     target_rows = conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
     if stage.protect is None:  # every target row is matched once or is a delete
         deleted = target_rows - matched
     else:
         deleted = conn.execute(sa.select(sa.func.count()).select_from(
             deletes_query(stage, [t.c[stage.key[0]]]).subquery())).scalar_one()
-    return {"created": staged - matched, "updated": int(updated), "matched": matched,
+    return {"created": created, "updated": updated, "matched": matched,
             "deleted": deleted, "target_rows": target_rows}
-
-
-def fetch(session: TargetSession, query: sa.Select[Any]) -> Iterator[list[tuple[Any, ...]]]:
-    """Rows of a query in batches (only changed rows are ever read back)."""
-    yield from session.fetch(query)
 
 
 # -- apply ----------------------------------------------------------------------------
 def apply_creates(session: TargetSession, stage: Stage) -> None:
-    s, t = stage.table, stage.target
-    source = creates_query(stage, [s.c[f] for f in stage.fields]).order_by(
-        *(s.c[k] for k in stage.key))
+    d, t = _diff(stage), stage.target
+    source = (sa.select(*(d.c[f] for f in stage.fields)).where(d.c[OP] == "c")
+              .order_by(*(d.c[k] for k in stage.key)))
     session.conn.execute(t.insert().from_select(list(stage.fields), source))
 
 
 def apply_updates(session: TargetSession, stage: Stage) -> None:
-    s, t = stage.table, stage.target
+    d, t = _diff(stage), stage.target
     # the key too: on a case-insensitive target 'abc' matches 'ABC' and must become it
-    statement = (t.update()
-                 .where(_match(stage, s), _differs(session, stage), *_unprotected(stage))
-                 .values({f: s.c[f] for f in stage.fields}))
+    statement = (t.update().where(_match(stage, d), d.c[OP] == "u")
+                 .values({f: d.c[f] for f in stage.fields}))
     session.conn.execute(statement)
 
 
