@@ -14,13 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from syncline.errors import CoercionError
+from syncline.inference import infer_kind, infer_spec
 from syncline.types import (
     BOOLEAN_FALSE,
     BOOLEAN_TRUE,
     ColumnSpec,
     TypeOptions,
-    infer_kind,
-    infer_spec,
     source_coercer,
     target_normalizer,
     to_db,

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from syncline.diff import ChangeSet, Key, Values, diff
 from syncline.errors import ConfigError, SynclineError
 from syncline.importer import Importer
+from syncline.inference import infer_spec
 from syncline.options import RunOptions
 from syncline.reading import duplicate_error, validated_batches
 from syncline.sources.base import Source
@@ -26,7 +27,6 @@ from syncline.targets.sql import TargetSession
 from syncline.types import (
     ColumnSpec,
     TypeOptions,
-    infer_spec,
     source_coercer,
     target_normalizer,
     to_db,

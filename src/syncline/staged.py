@@ -60,7 +60,7 @@ def compute_staged(plan: Plan, session: TargetSession, options: RunOptions,
     changes.skipped = ((0 if create else counts["created"]) + (0 if update else counts["updated"])
                        + (0 if delete else counts["deleted"]))
     if options.collect_changes:
-        _read_back(plan, session, stage, changes, create=create, update=update,
+        _read_back(plan, session, stage, changes, create=created > 0, update=updated > 0,
                    delete=deleted > 0)
     else:
         changes.counted = (created, updated, deleted)

@@ -42,6 +42,8 @@ class Stage:
     unique: bool = False
     #: the creates and updates, with their values (see :func:`classify`)
     diff: sa.Table | None = None
+    #: the target was empty: every staged row is a create (no diff table)
+    all_new: bool = False
 
 
 def create_stage(session: TargetSession, name: str, fields: Sequence[str],
@@ -174,6 +176,9 @@ def classify(session: TargetSession, stage: Stage) -> None:
     """ONE pass over the join: the staged rows that are creates ('c') or updates ('u'),
     with their values, into a small table that counting, reading back and applying use."""
     s, t = stage.table, stage.target
+    if session.conn.execute(sa.select(sa.literal(1)).select_from(t).limit(1)).first() is None:
+        stage.all_new = True  # an empty target: every staged row is a create, no join
+        return
     diff = sa.Table(f"{s.name}_diff", sa.MetaData(),
                     *(sa.Column(f, t.c[f].type) for f in stage.fields),
                     sa.Column(ROW, sa.Integer), sa.Column(OP, sa.String(1)),
@@ -192,6 +197,8 @@ def classify(session: TargetSession, stage: Stage) -> None:
 
 def created_rows(stage: Stage) -> sa.Select[Any]:
     """Values and row numbers of the creates."""
+    if stage.all_new:
+        return sa.select(*(stage.table.c[f] for f in stage.fields), stage.table.c[ROW])
     d = _diff(stage)
     return sa.select(*(d.c[f] for f in stage.fields), d.c[ROW]).where(d.c[OP] == "c")
 
@@ -210,6 +217,8 @@ def _diff(stage: Stage) -> sa.Table:
 
 def counts(session: TargetSession, stage: Stage, staged: int) -> dict[str, int]:
     """created, updated, matched, deleted and target_rows — counted by the database."""
+    if stage.all_new:
+        return {"created": staged, "updated": 0, "matched": 0, "deleted": 0, "target_rows": 0}
     d, t = _diff(stage), stage.target
     conn = session.conn
     by_op = {op: int(n) for op, n in conn.execute(
@@ -228,9 +237,15 @@ def counts(session: TargetSession, stage: Stage, staged: int) -> dict[str, int]:
 
 # -- apply ----------------------------------------------------------------------------
 def apply_creates(session: TargetSession, stage: Stage) -> None:
-    d, t = _diff(stage), stage.target
-    source = (sa.select(*(d.c[f] for f in stage.fields)).where(d.c[OP] == "c")
-              .order_by(*(d.c[k] for k in stage.key)))
+    t = stage.target
+    if stage.all_new:
+        source = sa.select(*(stage.table.c[f] for f in stage.fields))
+        order = [stage.table.c[k] for k in stage.key]
+    else:
+        d = _diff(stage)
+        source = sa.select(*(d.c[f] for f in stage.fields)).where(d.c[OP] == "c")
+        order = [d.c[k] for k in stage.key]
+    source = source.order_by(*order)  # key order: the cheapest way to fill a B-tree
     session.conn.execute(t.insert().from_select(list(stage.fields), source))
 
 
