@@ -78,6 +78,8 @@ def _driver_converters(plan: Plan, session: TargetSession
     for f in plan.fields:
         db = to_db(plan.specs[f], plan.types)
         bind = table.c[f].type.bind_processor(session.conn.dialect)
+        if plan.specs[f].kind == "boolean" and is_identity(db):
+            bind = None  # canonical values are already bool or None: every driver takes them
         if bind is None:
             out.append(None if is_identity(db) else db)
         else:
