@@ -8,7 +8,9 @@ Dialect differences live in :class:`Capabilities`, never in the engine.
 
 from __future__ import annotations
 
+import datetime
 import operator
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
@@ -64,6 +66,7 @@ def capabilities_for(dialect_name: str) -> Capabilities:
     if dialect_name in ("mysql", "mariadb"):
         return Capabilities(case_insensitive_keys=True, open_cursor=_pymysql_server_cursor,
                             comparable=_mysql_comparable, implicit_commit_ddl=True,
+                            bulk_load=_mysql_load,
                             drop_temporary="DROP TEMPORARY TABLE IF EXISTS {}")
     return Capabilities(sort_stage=True)
 
@@ -106,6 +109,62 @@ def _copy_load(session: TargetSession, table: sa.Table, columns: Sequence[str],
         cursor.close()
 
 
+def _mysql_load(session: TargetSession, table: sa.Table, columns: Sequence[str],
+                rows: Sequence[tuple[Any, ...]]) -> None:
+    """Rows into a MySQL/MariaDB table with LOAD DATA LOCAL INFILE from a temporary file —
+    several times faster than PyMySQL's executemany, which escapes every value in Python.
+    Falls back to executemany where the server or the connection does not allow it."""
+    if session.info.get("load_data") is False:
+        _executemany_load(session, table, columns, rows)
+        return
+    quote = session.conn.dialect.identifier_preparer
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="", suffix=".tsv") as f:
+        for row in rows:
+            f.write("\t".join([_tsv(v) for v in row]))
+            f.write("\n")
+        f.flush()
+        sql = (f"LOAD DATA LOCAL INFILE '{f.name}' INTO TABLE {quote.format_table(table)}"
+               " CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\'"
+               " LINES TERMINATED BY '\\n'"
+               f" ({', '.join(quote.quote(c) for c in columns)})")
+        cursor = session.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            try:
+                cursor.execute(sql)
+            except session.conn.dialect.loaded_dbapi.Error:
+                if session.info.get("load_data"):
+                    raise  # it worked before: this is a real error
+                session.info["load_data"] = False  # refused here: stage another way
+                _executemany_load(session, table, columns, rows)
+                return
+            session.info["load_data"] = True
+            # LOCAL turns data errors into warnings; the values were checked, so any is a bug
+            cursor.execute("SHOW WARNINGS LIMIT 1")
+            warning = cursor.fetchone()
+            if warning is not None:
+                raise TargetError(f"staging rows with LOAD DATA: {warning[2]}")
+        finally:
+            cursor.close()
+
+
+_TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
+
+
+def _tsv(value: Any) -> str:
+    if value is None:
+        return "\\N"
+    if value is True or value is False:
+        return "1" if value else "0"
+    if isinstance(value, str):
+        return value.translate(_TSV_ESCAPES)
+    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
+        return value.isoformat(sep=" ") if isinstance(value, datetime.datetime) else \
+            value.isoformat()
+    if isinstance(value, bytes | bytearray):
+        raise TypeError("binary values are staged with executemany")
+    return str(value)
+
+
 def _mysql_comparable(column: Any) -> Any:
     if isinstance(column.type, sa.String):
         from sqlalchemy.dialects import mysql
@@ -133,7 +192,11 @@ def make_engine(url: str | sa.Engine) -> sa.Engine:
     elif url.startswith("mysql://"):
         url = "mysql+pymysql://" + url.split("://", 1)[1]
     try:
-        return sa.create_engine(url)
+        parsed = sa.engine.make_url(url)
+        # PyMySQL sends a staging file with LOAD DATA LOCAL only when allowed to
+        extra = ({"connect_args": {"local_infile": True}}
+                 if parsed.drivername == "mysql+pymysql" else {})
+        return sa.create_engine(parsed, **extra)
     except (sa.exc.ArgumentError, ImportError) as exc:
         raise ConfigError(f"cannot use database URL {mask_url(url)}: {exc}") from exc
 
@@ -181,6 +244,8 @@ class TargetSession:
         self._assumed: dict[str, dict[str, ColumnSpec]] = {}
         #: temporary tables made by this session (stages), dropped when it closes
         self.temporary: list[str] = []
+        #: what a backend learnt about this connection (e.g. whether LOAD DATA works)
+        self.info: dict[str, Any] = {}
         self.transaction = conn.begin()
         for statement in target.capabilities.session_setup:
             conn.exec_driver_sql(statement)
