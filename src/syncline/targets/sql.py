@@ -35,8 +35,6 @@ class Capabilities:
     case_insensitive_keys: bool = False
     #: explicit values written to a serial column must advance its sequence by hand
     manual_sequences: bool = False
-    #: composite keys can be matched with row values ``(a, b) IN ((..), (..))``
-    row_values: bool = True
     #: a DBAPI cursor for streaming a large result (server-side where the driver can)
     open_cursor: Callable[[Any], Any] = operator.methodcaller("cursor")
     #: bulk-load rows into a (staging) table: executemany by default, COPY on PostgreSQL
