@@ -38,7 +38,7 @@ def test_postgresql_connection_killed_mid_apply(pg_engine: sa.Engine, table_name
             killed = conn.execute(sa.text(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                 " WHERE datname = current_database() AND state = 'idle in transaction'"
-                " AND pid <> pg_backend_pid()")).all()
+                " AND application_name = 'syncline' AND pid <> pg_backend_pid()")).all()
         assert killed, "no backend of the run was found to end"
         _, stderr = child.communicate(timeout=60)
         assert child.returncode == 1, stderr

@@ -192,8 +192,11 @@ def make_engine(url: str | sa.Engine) -> sa.Engine:
     try:
         parsed = sa.engine.make_url(url)
         # PyMySQL sends a staging file with LOAD DATA LOCAL only when allowed to
-        extra = ({"connect_args": {"local_infile": True}}
-                 if parsed.drivername == "mysql+pymysql" else {})
+        extra: dict[str, Any] = {}
+        if parsed.drivername == "mysql+pymysql":
+            extra["connect_args"] = {"local_infile": True}
+        elif parsed.drivername == "postgresql+psycopg" and "application_name" not in parsed.query:
+            extra["connect_args"] = {"application_name": "syncline"}  # visible to the DBA
         return sa.create_engine(parsed, **extra)
     except (sa.exc.ArgumentError, ImportError) as exc:
         raise ConfigError(f"cannot use database URL {mask_url(url)}: {exc}") from exc
