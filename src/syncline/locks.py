@@ -197,13 +197,8 @@ def _pg_lock(target: SqlTarget, name: str) -> Iterator[None]:
                 raise _refused(target, name, None, None, None)
         except sa.exc.DBAPIError as exc:
             raise translate(exc, f"cannot take the run lock on {target.name}") from exc
-        try:
+        with _released(conn, "SELECT pg_advisory_unlock(:k)", {"k": key}):
             yield
-        finally:
-            try:
-                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-            except sa.exc.DBAPIError:
-                pass  # closing the connection below frees the lock anyway
     finally:
         _end_lock_connection(conn)
 
@@ -256,13 +251,8 @@ def _mysql_lock(target: SqlTarget, name: str) -> Iterator[None]:
                 {"n": lock_name, "p": os.getpid(), "h": _host()[:255], "s": _now()})
         except sa.exc.DBAPIError as exc:
             raise translate(exc, f"cannot take the run lock on {target.name}") from exc
-        try:
+        with _released(conn, "SELECT RELEASE_LOCK(:n)", {"n": lock_name}):
             yield
-        finally:
-            try:
-                conn.execute(sa.text("SELECT RELEASE_LOCK(:n)"), {"n": lock_name})
-            except sa.exc.DBAPIError:
-                pass  # closing the connection below frees the lock anyway
     finally:
         _end_lock_connection(conn)
 
@@ -281,6 +271,18 @@ def _mysql_holder(conn: sa.Connection, lock_name: str
 
 
 # -- the separate lock connection ------------------------------------------------------------
+@contextmanager
+def _released(conn: sa.Connection, release: str, params: dict[str, Any]) -> Iterator[None]:
+    """Hold a server lock taken on ``conn`` while the run goes on, then release it."""
+    try:
+        yield
+    finally:
+        try:
+            conn.execute(sa.text(release), params)
+        except sa.exc.DBAPIError:
+            pass  # ending the lock connection frees the lock anyway
+
+
 def _lock_connection(target: SqlTarget) -> sa.Connection:
     try:
         conn = target.engine.connect()
