@@ -30,21 +30,14 @@ from test_crash import (
 ROWS = 100
 
 
-@pytest.fixture(params=["sqlite", "postgresql", "mysql"])
-def target(request: pytest.FixtureRequest, tmp_path: Path, table_name: str
-           ) -> Iterator[tuple[sa.Engine, str]]:
-    """(engine, table name) on each database; the tables are dropped afterwards."""
-    if request.param == "sqlite":
-        engine = sa.create_engine(f"sqlite:///{tmp_path / 'target.db'}")
-        request.addfinalizer(engine.dispose)
-    else:
-        engine = request.getfixturevalue(
-            "pg_engine" if request.param == "postgresql" else "mysql_engine")
+@pytest.fixture
+def target(any_engine: sa.Engine, table_name: str) -> Iterator[tuple[sa.Engine, str]]:
+    """(engine, table name) on each database; both jobs' tables are dropped afterwards."""
     try:
-        yield engine, table_name
+        yield any_engine, table_name
     finally:
-        drop_table(engine, table_name)
-        drop_table(engine, table_name + "_other")
+        drop_table(any_engine, table_name)
+        drop_table(any_engine, table_name + "_other")
 
 
 def test_second_run_exits_at_once(target: tuple[sa.Engine, str], tmp_path: Path) -> None:
