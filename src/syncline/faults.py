@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 
-POINTS = ("after_read", "mid_apply", "before_commit", "after_commit")
+POINTS = ("mid_read", "after_read", "mid_apply", "before_commit", "after_commit")
 
 
 def pause_point(name: str) -> None:

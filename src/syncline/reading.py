@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from syncline.columns import column_coercer
 from syncline.diff import Key, Values
 from syncline.errors import CoercionError, KeyProblemError, SynclineError
+from syncline.faults import pause_point
 from syncline.types import source_coercer
 
 if TYPE_CHECKING:
@@ -83,6 +84,8 @@ def validated_batches(plan: Plan, options: RunOptions, computed: Computed,
 
     count = 0
     for batch in plan.source.read(fields):
+        if count:
+            pause_point("mid_read")  # between the first batch and the next
         count += len(batch)
         if progress is not None:
             progress(count)
