@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -19,27 +20,42 @@ from conftest import drop_table, engine_url
 from test_crash import make_source, make_table, old_rows, sync_args, syncline_command, table_rows
 
 
+def tagged_url(engine: sa.Engine) -> tuple[str, str]:
+    """The engine's URL with an application_name of this test's own: the test ends only the
+    backends it made, never a user's or a benchmark's run on the same server."""
+    name = f"syncline-test-{uuid.uuid4().hex[:12]}"
+    return engine_url(engine) + f"?application_name={name}", name
+
+
+def end_backends(engine: sa.Engine, application_name: str, state: str | None = None
+                 ) -> list[object]:
+    query = ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+             " WHERE datname = current_database() AND application_name = :name"
+             " AND pid <> pg_backend_pid()")
+    if state is not None:
+        query += " AND state = :state"
+    with engine.connect() as conn:
+        return list(conn.execute(sa.text(query), {"name": application_name, "state": state}))
+
+
 def test_postgresql_connection_killed_mid_apply(pg_engine: sa.Engine, table_name: str,
                                                 tmp_path: Path) -> None:
     source = make_source(tmp_path / "source.csv", 2_000)
     make_table(pg_engine, table_name, old_rows(2_000))
     before = table_rows(pg_engine, table_name)
     pause = tmp_path / "paused.pid"
+    url, application_name = tagged_url(pg_engine)
     env = dict(os.environ, SYNCLINE_TEST_PAUSE_AT="mid_apply",
                SYNCLINE_TEST_PAUSE_FILE=str(pause), SYNCLINE_TEST_PAUSE_SECONDS="3")
     try:
         child = subprocess.Popen(
-            [*syncline_command(), *sync_args(source, engine_url(pg_engine), table_name)],
+            [*syncline_command(), *sync_args(source, url, table_name)],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 30
         while not (pause.exists() and pause.read_text()) and time.monotonic() < deadline:
             time.sleep(0.02)
         assert pause.exists(), "the run never reached mid_apply"
-        with pg_engine.connect() as conn:
-            killed = conn.execute(sa.text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND state = 'idle in transaction'"
-                " AND application_name = 'syncline' AND pid <> pg_backend_pid()")).all()
+        killed = end_backends(pg_engine, application_name, state="idle in transaction")
         assert killed, "no backend of the run was found to end"
         _, stderr = child.communicate(timeout=60)
         assert child.returncode == 1, stderr
@@ -63,11 +79,12 @@ def test_source_connection_lost_mid_read_writes_nothing(pg_engine: sa.Engine, ta
         conn.exec_driver_sql("CREATE TABLE t (upc TEXT PRIMARY KEY, n INTEGER)")
         conn.exec_driver_sql("INSERT INTO t VALUES ('gone', 1)")
     pause = tmp_path / "paused.pid"
+    url, application_name = tagged_url(pg_engine)
     env = dict(os.environ, SYNCLINE_TEST_PAUSE_AT="mid_read",
                SYNCLINE_TEST_PAUSE_FILE=str(pause), SYNCLINE_TEST_PAUSE_SECONDS="3")
     try:
         child = subprocess.Popen(
-            [*syncline_command(), "sync", engine_url(pg_engine), f"sqlite:///{target}",
+            [*syncline_command(), "sync", url, f"sqlite:///{target}",
              "--source-table", table_name, "--table", "t", "--key", "upc", "--delete",
              "--allow-mass-delete"],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -75,11 +92,7 @@ def test_source_connection_lost_mid_read_writes_nothing(pg_engine: sa.Engine, ta
         while not (pause.exists() and pause.read_text()) and time.monotonic() < deadline:
             time.sleep(0.02)
         assert pause.exists(), "the run never reached mid_read"
-        with pg_engine.connect() as conn:
-            killed = conn.execute(sa.text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND application_name = 'syncline'"
-                " AND pid <> pg_backend_pid()")).all()
+        killed = end_backends(pg_engine, application_name)
         assert killed, "no source connection of the run was found to end"
         _, stderr = child.communicate(timeout=60)
         assert child.returncode == 1, stderr
