@@ -53,6 +53,9 @@ class Computed:
     errors: list[SynclineError] = field(default_factory=list)
     error_count: int = 0
     rejected: list[Rejected] = field(default_factory=list)
+    #: errors that refuse the run whatever ``on_error`` says (duplicate source keys: which
+    #: row is the source's word is unknown, so no row of the key can be skipped safely)
+    fatal: list[SynclineError] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     specs: dict[str, ColumnSpec] = field(default_factory=dict)
 
@@ -208,8 +211,10 @@ def read_source(plan: Plan, options: RunOptions, progress: Callable[[int], None]
                     continue
             found[key] = (row, values)
     if duplicates and options.on_duplicate == "error":
+        error = duplicate_error(plan, list(duplicates.items()))
         computed.error_count += 1
-        computed.errors.insert(0, duplicate_error(plan, list(duplicates.items())))
+        computed.errors.insert(0, error)
+        computed.fatal.append(error)
     elif duplicates:
         computed.warnings.append(
             f"{plan.importer.name}: {len(duplicates)} duplicate key(s) in the source;"

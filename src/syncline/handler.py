@@ -94,7 +94,7 @@ class Handler:
         try:
             # a dry run writes nothing anywhere, not even a lock
             with nullcontext() if options.dry_run else run_lock(target, self.name):
-                session = target.session()
+                session = target.session(options.lock_timeout)
                 try:
                     self._run(session, chosen, options, result, progress)
                 finally:
@@ -119,8 +119,12 @@ class Handler:
             result.models[importer.name] = model
             if progress:
                 progress(importer.name, "read", 0, None)
-            plan = make_plan(importer, importer.source(self), session, options)
-            computed = compute(plan, session, options, _reading(progress, importer.name))
+            # staging and comparing run SQL too: their driver errors (a lock wait, a lost
+            # connection) are translated like those of applying
+            with session.translating(f"cannot compare with table {importer.table}",
+                                     model=importer.name):
+                plan = make_plan(importer, importer.source(self), session, options)
+                computed = compute(plan, session, options, _reading(progress, importer.name))
             model.changes = computed.changes
             model.errors = computed.errors
             model.error_count = computed.error_count
@@ -129,15 +133,22 @@ class Handler:
             model.seconds = time.perf_counter() - began
             plans.append((plan, computed))
         pause_point("after_read")
-        self._write_rejects(plans, options)
         errors = [e for _, c in plans for e in c.errors]
-        if errors and options.on_error == "abort":
+        fatal = any(c.fatal for _, c in plans)  # duplicate keys: --on-error=skip is no way out
+        if not fatal:
+            self._write_rejects(plans, options)
+        if errors and (options.on_error == "abort" or fatal):
             total = sum(c.error_count for _, c in plans)
+            if fatal:
+                advice = (". Duplicate keys are never skipped: fix the source, or pass"
+                          " --on-duplicate=first or --on-duplicate=last to keep one row")
+            elif isinstance(errors[0], GuardError):
+                advice = ""
+            else:
+                advice = (". Fix the source, or pass --on-error=skip --rejects FILE to apply"
+                          " the rest")
             raise RowErrors(
-                f"{total} row error(s); nothing was written (first: {errors[0]})"
-                + ("" if isinstance(errors[0], GuardError) else
-                   ". Fix the source, or pass --on-error=skip --rejects FILE to apply the rest"),
-                errors)
+                f"{total} row error(s); nothing was written (first: {errors[0]}){advice}", errors)
         refusals = [g for _, c in plans for g in check_guards(c.changes, options)]
         for refusal in refusals:
             result.models[refusal.model or ""].errors.append(refusal)
@@ -152,12 +163,14 @@ class Handler:
             began = time.perf_counter()
             if progress:
                 progress(plan.importer.name, "apply", 0, computed.changes.total)
-            session.apply_upserts(plan.importer.table, computed.changes, plan.specs, options.types)
+            session.apply_upserts(plan.importer.table, computed.changes, plan.specs,
+                                  options.types, as_read=not plan.importer.has_target_hook)
             pause_point("mid_apply")
             result.models[plan.importer.name].seconds += time.perf_counter() - began
         for plan, computed in reversed(plans):
             began = time.perf_counter()
-            session.apply_deletes(plan.importer.table, computed.changes, plan.specs, options.types)
+            session.apply_deletes(plan.importer.table, computed.changes, plan.specs,
+                                  options.types, as_read=not plan.importer.has_target_hook)
             result.models[plan.importer.name].seconds += time.perf_counter() - began
         pause_point("before_commit")
         session.commit()

@@ -45,3 +45,5 @@ class RunOptions:
     #: read every change back into the result (the in-database engine can count only)
     collect_changes: bool = True
     create_table: bool = False
+    #: seconds any wait for a lock another session holds may last; then a transient error
+    lock_timeout: float = 30.0

@@ -45,7 +45,8 @@ def compute_staged(plan: Plan, session: TargetSession, options: RunOptions,
         staging.protect(session, stage, [
             tuple(v if c is None else c(v) for c, v in zip(key_converters, k, strict=True))
             for k in protected])
-    staging.classify(session, stage)
+    delete = options.delete and importer.allow_delete
+    staging.classify(session, stage, deletes=delete)
     counts = staging.counts(session, stage, staged - dropped)
     changes = computed.changes
     changes.stage = stage
@@ -54,7 +55,6 @@ def compute_staged(plan: Plan, session: TargetSession, options: RunOptions,
     update = options.update and importer.allow_update
     created = counts["created"] if create else 0
     updated = counts["updated"] if update else 0
-    delete = options.delete and importer.allow_delete
     deleted = counts["deleted"] if delete else 0
     changes.unchanged = counts["matched"] - counts["updated"]
     changes.skipped = ((0 if create else counts["created"]) + (0 if update else counts["updated"])
@@ -98,8 +98,10 @@ def _duplicates(plan: Plan, session: TargetSession, stage: staging.Stage, comput
     if not found:
         return 0
     if options.on_duplicate == "error":
+        error = duplicate_error(plan, found)
         computed.error_count += 1
-        computed.errors.insert(0, duplicate_error(plan, found))
+        computed.errors.insert(0, error)
+        computed.fatal.append(error)
         return 0
     keep = min if options.on_duplicate == "first" else max
     drop = [r for _, rows in found for r in rows if r != keep(rows)]
@@ -112,7 +114,6 @@ def _duplicates(plan: Plan, session: TargetSession, stage: staging.Stage, comput
 
 def _read_back(plan: Plan, session: TargetSession, stage: staging.Stage, changes: ChangeSet,
                *, create: bool, update: bool, delete: bool) -> None:
-    t = stage.target
     fields = plan.fields
     normalizers = [target_normalizer(plan.specs[f], plan.types) for f in fields]
     key_index = plan.key_index
@@ -135,7 +136,7 @@ def _read_back(plan: Plan, session: TargetSession, stage: staging.Stage, changes
                 changes.updates.append(Update(tuple(old[i] for i in key_index), old, new,
                                               fields, changed, raw[n]))
     if delete:
-        for batch in session.fetch(staging.deletes_query(stage, [t.c[f] for f in fields])):
+        for batch in session.fetch(staging.deleted_rows(stage)):
             for raw in batch:
                 old = canonical(raw)
                 changes.deletes.append(Delete(tuple(old[i] for i in key_index), old, fields))

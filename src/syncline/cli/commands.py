@@ -36,7 +36,7 @@ def _run_options(kw: dict[str, Any], **extra: Any) -> Any:
         allow_mass_delete=kw["allow_mass_delete"], on_duplicate=kw["on_duplicate"],
         on_error=kw["on_error"], rejects=Path(kw["rejects"]) if kw["rejects"] else None,
         types=TypeOptions(strip_text=not kw["keep_whitespace"], zone=zone),
-        engine=kw["engine"], collect_changes=kw["show_diff"],
+        engine=kw["engine"], collect_changes=kw["show_diff"], lock_timeout=kw["lock_timeout"],
         **extra,
     )
 

@@ -63,6 +63,10 @@ def run_options(func: F) -> F:
                           " write rejected rows to --rejects."),
         click.option("--rejects", type=click.Path(dir_okay=False), metavar="FILE",
                      help="CSV file for rows rejected with --on-error=skip."),
+        click.option("--lock-timeout", type=click.FloatRange(min=0, min_open=True),
+                     default=30, show_default=True, metavar="SECONDS",
+                     help="Longest wait for a lock another session holds; then the run"
+                          " fails as transient, writing nothing."),
         click.option("--timezone", "zone", default="UTC", show_default=True,
                      help="Zone in which naive datetimes are read."),
         click.option("--keep-whitespace", is_flag=True,

@@ -9,9 +9,11 @@ Dialect differences live in :class:`Capabilities`, never in the engine.
 from __future__ import annotations
 
 import datetime
+import math
 import operator
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -25,6 +27,8 @@ from syncline.types import ColumnSpec, TypeOptions, to_db
 
 BATCH = 10_000
 KEY_BATCH = 1_000
+#: seconds a run waits for a lock another session holds (``--lock-timeout``)
+LOCK_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
@@ -50,8 +54,20 @@ class Capabilities:
     sort_stage: bool = False
     #: gather statistics on a freshly loaded stage (temp tables are never auto-analysed)
     analyze: Callable[[TargetSession, sa.Table], None] = field(default=lambda *a: None)
-    #: drops a temporary table without ending a transaction (MySQL needs TEMPORARY)
-    drop_temporary: str = "DROP TABLE IF EXISTS {}"
+    #: drops a temporary table by its temporary-schema name, never a user table of the same
+    #: name, and without ending a transaction (MySQL needs TEMPORARY)
+    drop_temporary: str = "DROP TABLE IF EXISTS temp.{}"
+    #: the run's isolation level: it must never overwrite a row changed after it was read
+    #: (PostgreSQL: a snapshot; MySQL: reads that take no locks, plus compare-and-set)
+    isolation_level: str | None = None
+    #: statements that open the run's transaction before its first read (SQLite's driver
+    #: would run the reads outside any transaction, and another writer could slip between)
+    begin: tuple[str, ...] = ()
+    #: statements bounding every lock wait of the run to ``{seconds}`` / ``{ms}``
+    lock_timeout: tuple[str, ...] = ()
+    #: in-memory updates and deletes also compare the values read (isolation alone does not
+    #: stop another session's write from being overwritten at this isolation level)
+    compare_and_set: bool = False
     #: how a column is compared in SQL (MySQL: text byte for byte, not by collation)
     comparable: Callable[[Any], Any] = field(default=lambda column: column)
 
@@ -60,13 +76,20 @@ def capabilities_for(dialect_name: str) -> Capabilities:
     if dialect_name == "postgresql":
         return Capabilities(manual_sequences=True, open_cursor=_psycopg_server_cursor,
                             bulk_load=_copy_load, analyze=_analyze, index_stage=False,
-                            session_setup=("SET LOCAL work_mem = '256MB'",))
+                            session_setup=("SET LOCAL work_mem = '256MB'",),
+                            drop_temporary="DROP TABLE IF EXISTS pg_temp.{}",
+                            isolation_level="REPEATABLE READ",
+                            lock_timeout=("SET LOCAL lock_timeout = '{ms}ms'",))
     if dialect_name in ("mysql", "mariadb"):
         return Capabilities(case_insensitive_keys=True, open_cursor=_pymysql_server_cursor,
                             comparable=_mysql_comparable, implicit_commit_ddl=True,
                             bulk_load=_mysql_load,
-                            drop_temporary="DROP TEMPORARY TABLE IF EXISTS {}")
-    return Capabilities(sort_stage=True)
+                            drop_temporary="DROP TEMPORARY TABLE IF EXISTS {}",
+                            isolation_level="READ COMMITTED", compare_and_set=True,
+                            lock_timeout=("SET SESSION innodb_lock_wait_timeout = {seconds}",
+                                          "SET SESSION lock_wait_timeout = {seconds}"))
+    return Capabilities(sort_stage=True, begin=("BEGIN",),
+                        lock_timeout=("PRAGMA busy_timeout = {ms}",))
 
 
 def _analyze(session: TargetSession, table: sa.Table) -> None:
@@ -224,18 +247,25 @@ class SqlTarget:
         if self._owns_engine:
             self.engine.dispose()
 
-    def session(self) -> TargetSession:
+    def session(self, lock_timeout: float = LOCK_TIMEOUT) -> TargetSession:
         try:
             conn = self.engine.connect()
+            if self.capabilities.isolation_level is not None:
+                conn.execution_options(isolation_level=self.capabilities.isolation_level)
         except sa.exc.DBAPIError as exc:
             raise translate(exc, f"cannot connect to {self.name}") from exc
-        return TargetSession(self, conn)
+        try:
+            return TargetSession(self, conn, lock_timeout)
+        except sa.exc.DBAPIError as exc:
+            conn.close()
+            raise translate(exc, f"cannot begin a transaction on {self.name}") from exc
 
 
 class TargetSession:
     """One connection and one transaction to a SQL target."""
 
-    def __init__(self, target: SqlTarget, conn: sa.Connection) -> None:
+    def __init__(self, target: SqlTarget, conn: sa.Connection,
+                 lock_timeout: float = LOCK_TIMEOUT) -> None:
         self.target = target
         self.conn = conn
         self.dialect = conn.dialect.name
@@ -247,8 +277,16 @@ class TargetSession:
         self.temporary: list[str] = []
         #: what a backend learnt about this connection (e.g. whether LOAD DATA works)
         self.info: dict[str, Any] = {}
+        #: seconds any lock wait of the run may last (``--lock-timeout``)
+        self.lock_timeout = lock_timeout
+        capabilities = target.capabilities
         self.transaction = conn.begin()
-        for statement in target.capabilities.session_setup:
+        for statement in capabilities.begin:
+            conn.exec_driver_sql(statement)
+        for statement in capabilities.lock_timeout:
+            conn.exec_driver_sql(statement.format(seconds=max(1, math.ceil(lock_timeout)),
+                                                  ms=max(1, round(lock_timeout * 1000))))
+        for statement in capabilities.session_setup:
             conn.exec_driver_sql(statement)
 
     # -- schema -------------------------------------------------------------
@@ -342,20 +380,35 @@ class TargetSession:
                             f" {self.target.name}") from exc
 
     # -- writing: the one place that changes the target ---------------------
+    @contextmanager
+    def translating(self, doing: str, **where: Any) -> Iterator[None]:
+        """Driver errors (through SQLAlchemy or straight from a DBAPI cursor) and count
+        mismatches inside the block become syncline errors naming what was being done."""
+        try:
+            yield
+        except sa.exc.DBAPIError as exc:
+            raise translate(exc, doing, **where) from exc
+        except self.conn.dialect.loaded_dbapi.Error as exc:
+            raise translate(sa.exc.DBAPIError(None, None, exc), doing, **where) from exc
+        except staging.CountMismatch as exc:
+            raise count_mismatch(exc, doing, **where) from exc
+
     def apply_upserts(self, name: str, changes: ChangeSet, specs: dict[str, ColumnSpec],
-                      options: TypeOptions) -> None:
-        """Creates, then updates, of one change set."""
+                      options: TypeOptions, *, as_read: bool = True) -> None:
+        """Creates, then updates, of one change set. Every statement must change exactly the
+        counted rows; ``as_read``: the values read are compared where the isolation level
+        alone would not stop another session's write from being overwritten."""
         table = self.table(name)
         converters = [to_db(specs[f], options) for f in changes.fields]
         fields = changes.fields
         counts = changes.counts()
-        try:
+        with self.translating(f"cannot write to table {name}", model=changes.model):
             if changes.stage is not None:
                 # in-database engine: the same changes, applied from the stage in SQL
                 if counts["created"]:
-                    staging.apply_creates(self, changes.stage)
+                    staging.apply_creates(self, changes.stage, counts["created"])
                 if counts["updated"]:
-                    staging.apply_updates(self, changes.stage)
+                    staging.apply_updates(self, changes.stage, counts["updated"])
                 if counts["created"] and self.target.capabilities.manual_sequences:
                     self._advance_sequences(table, fields)
                 return
@@ -371,23 +424,30 @@ class TargetSession:
                 if self.target.capabilities.manual_sequences:
                     self._advance_sequences(table, fields)
             if changes.updates:
-                self._apply_updates(table, changes, specs, options)
-        except sa.exc.DBAPIError as exc:
-            raise translate(exc, f"cannot write to table {name}", model=changes.model) from exc
+                self._apply_updates(table, changes, specs, options, as_read=as_read)
 
-    def _apply_updates(self, table: sa.Table, changes: ChangeSet,
-                       specs: dict[str, ColumnSpec], options: TypeOptions) -> None:
+    def _compare_old(self, table: sa.Table, fields: Sequence[str], prefix: str,
+                     ) -> list[sa.ColumnElement[bool]]:
+        compare = self.target.capabilities.comparable
+        return [compare(table.c[f]).is_not_distinct_from(
+                    compare(sa.bindparam(f"{prefix}{i}", type_=table.c[f].type)))
+                for i, f in enumerate(fields)]
+
+    def _apply_updates(self, table: sa.Table, changes: ChangeSet, specs: dict[str, ColumnSpec],
+                       options: TypeOptions, *, as_read: bool) -> None:
         index = {f: i for i, f in enumerate(changes.fields)}
         key_binds = {k: f"k_{i}" for i, k in enumerate(changes.key)}
         groups: dict[tuple[str, ...], list[Any]] = {}
         for u in changes.updates:
             groups.setdefault(u.changed, []).append(u)
         conv = {f: to_db(specs[f], options) for f in changes.fields}
+        check_old = as_read and self.target.capabilities.compare_and_set
         for changed, updates in groups.items():
             value_binds = {f: f"v_{i}" for i, f in enumerate(changed)}
             statement = (
                 table.update()
-                .where(*(table.c[k] == sa.bindparam(b) for k, b in key_binds.items()))
+                .where(*(table.c[k] == sa.bindparam(b) for k, b in key_binds.items()),
+                       *(self._compare_old(table, changed, "o_") if check_old else ()))
                 .values({f: sa.bindparam(b) for f, b in value_binds.items()})
             )
             for chunk in _chunks(updates, BATCH):
@@ -395,30 +455,47 @@ class TargetSession:
                 for u in chunk:
                     p = {b: conv[k](u.old_values[index[k]]) for k, b in key_binds.items()}
                     p.update({b: conv[f](u.new_values[index[f]]) for f, b in value_binds.items()})
+                    if check_old:
+                        p.update({f"o_{i}": conv[f](u.old_values[index[f]])
+                                  for i, f in enumerate(changed)})
                     params.append(p)
-                self.conn.execute(statement, params)
+                staging.execute_counted(self, "update", len(chunk), statement, params)
 
     def apply_deletes(self, name: str, changes: ChangeSet, specs: dict[str, ColumnSpec],
-                      options: TypeOptions) -> None:
-        if not changes.counts()["deleted"]:
+                      options: TypeOptions, *, as_read: bool = True) -> None:
+        deleted = changes.counts()["deleted"]
+        if not deleted:
             return
-        if changes.stage is not None:
-            try:
-                staging.apply_deletes(self, changes.stage)
-            except sa.exc.DBAPIError as exc:
-                raise translate(exc, f"cannot delete from table {name}",
-                                model=changes.model) from exc
-            return
-        table = self.table(name)
-        index = [changes.fields.index(k) for k in changes.key]
-        conv = [to_db(specs[k], options) for k in changes.key]
-        try:
+        with self.translating(f"cannot delete from table {name}", model=changes.model):
+            if changes.stage is not None:
+                staging.apply_deletes(self, changes.stage, deleted)
+                return
+            table = self.table(name)
+            conv = [to_db(specs[f], options) for f in changes.fields]
+            if as_read and self.target.capabilities.compare_and_set:
+                # one row by its key and every value read: never a row changed since, nor
+                # one that merely compares equal under the column's collation
+                statement = table.delete().where(
+                    *(table.c[k] == sa.bindparam(f"o_{changes.fields.index(k)}_key")
+                      for k in changes.key),
+                    *self._compare_old(table, changes.fields, "o_"))
+                for chunk in _chunks(changes.deletes, KEY_BATCH):
+                    params = []
+                    for d in chunk:
+                        p = {f"o_{i}": c(v) for i, (c, v) in
+                             enumerate(zip(conv, d.old_values, strict=True))}
+                        p.update({f"{b}_key": p[b] for b in list(p)
+                                  if changes.fields[int(b[2:])] in changes.key})
+                        params.append(p)
+                    staging.execute_counted(self, "delete", len(chunk), statement, params)
+                return
+            index = [changes.fields.index(k) for k in changes.key]
+            key_conv = [conv[i] for i in index]
             for chunk in _chunks(changes.deletes, KEY_BATCH):
-                keys = [tuple(c(d.old_values[i]) for c, i in zip(conv, index, strict=True))
+                keys = [tuple(c(d.old_values[i]) for c, i in zip(key_conv, index, strict=True))
                         for d in chunk]
-                self.conn.execute(table.delete().where(key_in(table, changes.key, keys)))
-        except sa.exc.DBAPIError as exc:
-            raise translate(exc, f"cannot delete from table {name}", model=changes.model) from exc
+                staging.execute_counted(self, "delete", len(chunk),
+                                        table.delete().where(key_in(table, changes.key, keys)))
 
     def _advance_sequences(self, table: sa.Table, fields: Sequence[str]) -> None:
         """Explicit ids written into a serial/identity column move its sequence past them."""
@@ -461,16 +538,20 @@ class TargetSession:
         finally:
             self.conn.close()
 
+    def drop_temporary(self, name: str) -> None:
+        """Drop one of this session's temporary tables by its temporary-schema name."""
+        quote = self.conn.dialect.identifier_preparer
+        self.conn.exec_driver_sql(self.target.capabilities.drop_temporary.format(
+            quote.quote(name)))
+
     def _drop_temporary(self) -> None:
         """A pooled connection must not carry a run's stages into the next run."""
         if not self.temporary or self.conn.invalidated:
             return
-        quote = self.conn.dialect.identifier_preparer
         try:
             with self.conn.begin():
                 for name in self.temporary:
-                    self.conn.exec_driver_sql(
-                        self.target.capabilities.drop_temporary.format(quote.quote(name)))
+                    self.drop_temporary(name)
         except sa.exc.SQLAlchemyError:
             self.conn.invalidate()  # closing the connection drops them as well
 
@@ -483,19 +564,76 @@ def key_in(table: sa.Table, key_fields: Sequence[str], keys: Sequence[tuple[Any,
     return sa.tuple_(*(table.c[k] for k in key_fields)).in_(keys)
 
 
+#: driver error codes after which a retry may succeed: lost connections, deadlocks, lock
+#: waits over --lock-timeout, rows changed by another session (serialization failures)
+_TRANSIENT_SQLSTATES = ("40001", "40P01", "55P03", "57P01", "57P02", "57P03", "08")
+_TRANSIENT_MYSQL_ERRNOS = frozenset({1020, 1205, 1213, 1927, 2003, 2006, 2013, 2055, 4031})
+_SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
+#: what the lock-related codes mean, for the message
+_LOCK_WAIT = frozenset({"55P03", 1205, _SQLITE_BUSY, _SQLITE_LOCKED})
+_CONFLICT = frozenset({"40001", 1020})
+
+
+def error_code(orig: BaseException | None) -> str | int | None:
+    """The driver's code of an error: SQLSTATE (psycopg), errno (PyMySQL), the primary
+    result code (sqlite3)."""
+    if orig is None:
+        return None
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int):  # PyMySQL: (errno, message); its sqlstate is vague
+        return args[0]
+    sqlstate = getattr(orig, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        return sqlstate
+    sqlite_code = getattr(orig, "sqlite_errorcode", None)
+    if isinstance(sqlite_code, int):
+        return sqlite_code & 0xFF
+    return None
+
+
+def is_transient(exc: sa.exc.DBAPIError) -> bool:
+    """Told apart by the driver's error code (and SQLAlchemy's disconnect detection),
+    never by the words of the message."""
+    if exc.connection_invalidated:
+        return True
+    code = error_code(exc.orig)
+    if isinstance(code, str):
+        return code.startswith(_TRANSIENT_SQLSTATES)
+    if code in _TRANSIENT_MYSQL_ERRNOS:
+        return True
+    return code in (_SQLITE_BUSY, _SQLITE_LOCKED) and "sqlite" in type(exc.orig).__module__
+
+
 def translate(exc: sa.exc.DBAPIError, doing: str, **where: Any) -> TargetError:
-    """A driver error as a syncline error; lost connections and deadlocks are transient."""
+    """A driver error as a syncline error; lost connections, deadlocks, lock waits and
+    write conflicts are transient."""
     detail = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
-    transient = exc.connection_invalidated or (
-        isinstance(exc, sa.exc.OperationalError) and any(
-            word in detail.lower()
-            for word in ("deadlock", "lock wait timeout", "server closed", "connection",
-                         "gone away", "database is locked", "terminating")
-        )
-    )
-    cls = TransientTargetError if transient else TargetError
-    suffix = " (transient: a retry may succeed)" if transient else ""
-    return cls(f"{doing}: {detail}{suffix}", **where)
+    code = error_code(exc.orig)
+    if is_transient(exc):
+        why = ""
+        if code in _LOCK_WAIT:
+            why = ("; another session held a lock this run needed for longer than"
+                   " --lock-timeout")
+        elif code in _CONFLICT:
+            why = "; another session changed rows this run had read"
+        return TransientTargetError(
+            f"{doing}: {detail}{why}; nothing was written (transient: a retry may succeed)",
+            **where)
+    return TargetError(f"{doing}: {detail}", **where)
+
+
+def count_mismatch(exc: staging.CountMismatch, doing: str, **where: Any) -> TargetError:
+    """Fewer rows than counted: another session changed or removed rows after the run read
+    them (retry); more: the table holds rows the run could not tell apart."""
+    if exc.actual < exc.expected:
+        return TransientTargetError(
+            f"{doing}: the {exc.what} changed {exc.actual} rows where {exc.expected} were"
+            " counted: another session changed the table after this run read it; nothing was"
+            " written (transient: a retry may succeed)", **where)
+    return TargetError(
+        f"{doing}: the {exc.what} would change {exc.actual} rows where {exc.expected} were"
+        " counted and checked by the guards (does the table hold duplicate keys?); nothing"
+        " was written", **where)
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

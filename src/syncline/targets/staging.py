@@ -4,13 +4,21 @@ target, then count, read and apply the differences with set-based SQL.
 The stage has the target columns' own types, so the database compares like with like;
 ``IS DISTINCT FROM`` (``<=>`` on MySQL, ``IS NOT`` on SQLite, rendered by SQLAlchemy)
 makes NULLs compare equal. Text is compared byte for byte where the target's collation
-would call 'a' and 'A' equal. Temporary tables live and die with the run's connection and
-are never seen by other sessions, so a dry run leaves the target as it was.
+would call 'a' and 'A' equal. Temporary tables live and die with the run's connection, are
+never seen by other sessions, carry a name no other run shares, and are dropped by their
+temporary-schema name, so a dry run leaves the target (and any user table) as it was.
+
+Applying is compare-and-set: :func:`classify` keeps the target's values as it read them
+(``old``), and every UPDATE and DELETE touches a row only while it still holds exactly
+those values; every statement must change exactly the number of rows that was counted
+and judged by the guards (:class:`CountMismatch` otherwise, and the run rolls back). So a
+row an application changed after the run read it is never overwritten or deleted, and a
+row it inserted meanwhile is never deleted.
 """
 
 from __future__ import annotations
 
-import itertools
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -24,7 +32,25 @@ if TYPE_CHECKING:
 
 ROW = "_syncline_row"
 OP = "_syncline_op"
-_names = itertools.count(1)
+#: the diff table's copy of the target's values as read, per field: ``_syncline_old_<i>``
+OLD = "_syncline_old_{}"
+
+
+class CountMismatch(Exception):
+    """A statement changed another number of rows than the run counted (and guarded)."""
+
+    def __init__(self, what: str, expected: int, actual: int) -> None:
+        super().__init__(f"{what}: {actual} rows changed where {expected} were counted")
+        self.what, self.expected, self.actual = what, expected, actual
+
+
+def execute_counted(session: TargetSession, what: str, expected: int, statement: Any,
+                    params: Any = None) -> None:
+    """Execute ``statement``: it must change exactly ``expected`` rows."""
+    result = session.conn.execute(statement, params,
+                                  execution_options={"preserve_rowcount": True})
+    if result.rowcount != expected:
+        raise CountMismatch(what, expected, result.rowcount)
 
 
 @dataclass
@@ -49,7 +75,8 @@ class Stage:
 def create_stage(session: TargetSession, name: str, fields: Sequence[str],
                  key: Sequence[str]) -> Stage:
     target = session.table(name)
-    number = next(_names)
+    # never a name a user table could already have by accident, nor another run's
+    number = secrets.token_hex(6)
     metadata = sa.MetaData()
 
     # where index DDL would end the transaction (MySQL), the key is indexed from the start
@@ -89,7 +116,7 @@ def index(session: TargetSession, stage: Stage) -> None:
             sa.select(stage.loading).order_by(*(stage.loading.c[k] for k in stage.key),
                                               stage.loading.c[ROW])))
         # still dropped again when the session closes: a rollback may bring it back
-        stage.loading.drop(session.conn)
+        session.drop_temporary(stage.loading.name)
         stage.loading = s
     capabilities = session.target.capabilities
     if capabilities.implicit_commit_ddl or not capabilities.index_stage:
@@ -166,15 +193,11 @@ def _differs(session: TargetSession, stage: Stage) -> sa.ColumnElement[bool]:
     return sa.or_(*parts) if parts else sa.false()
 
 
-def deletes_query(stage: Stage, columns: Sequence[Any]) -> sa.Select[Any]:
-    s, t = stage.table, stage.target
-    return sa.select(*columns).select_from(t).where(
-        ~sa.exists().where(_match(stage, s)), *_unprotected(stage))
-
-
-def classify(session: TargetSession, stage: Stage) -> None:
+def classify(session: TargetSession, stage: Stage, *, deletes: bool) -> None:
     """ONE pass over the join: the staged rows that are creates ('c') or updates ('u'),
-    with their values, into a small table that counting, reading back and applying use."""
+    with their new values and the target's old ones, into a small table that counting,
+    reading back and applying use; with ``deletes``, the target rows the source lacks
+    ('d', old values only) too — so a delete removes only rows this run saw."""
     s, t = stage.table, stage.target
     if session.conn.execute(sa.select(sa.literal(1)).select_from(t).limit(1)).first() is None:
         stage.all_new = True  # an empty target: every staged row is a create, no join
@@ -182,17 +205,23 @@ def classify(session: TargetSession, stage: Stage) -> None:
     diff = sa.Table(f"{s.name}_diff", sa.MetaData(),
                     *(sa.Column(f, t.c[f].type) for f in stage.fields),
                     sa.Column(ROW, sa.Integer), sa.Column(OP, sa.String(1)),
+                    *(sa.Column(OLD.format(i), t.c[f].type) for i, f in enumerate(stage.fields)),
                     prefixes=["TEMPORARY"])
     diff.create(session.conn)
     session.temporary.append(diff.name)
+    stage.diff = diff
+    olds = [OLD.format(i) for i in range(len(stage.fields))]
     missing = t.c[stage.key[0]].is_(None)
     changed = sa.and_(_differs(session, stage), *_unprotected(stage))
     query = (sa.select(*(s.c[f] for f in stage.fields), s.c[ROW],
-                       sa.case((missing, "c"), else_="u"))
+                       sa.case((missing, "c"), else_="u"), *(t.c[f] for f in stage.fields))
              .select_from(s.outerjoin(t, _match(stage, s)))
              .where(sa.or_(missing, changed)))
-    session.conn.execute(diff.insert().from_select([*stage.fields, ROW, OP], query))
-    stage.diff = diff
+    session.conn.execute(diff.insert().from_select([*stage.fields, ROW, OP, *olds], query))
+    if deletes:
+        gone = (sa.select(sa.literal("d"), *(t.c[f] for f in stage.fields)).select_from(t)
+                .where(~sa.exists().where(_match(stage, s)), *_unprotected(stage)))
+        session.conn.execute(diff.insert().from_select([OP, *olds], gone))
 
 
 def created_rows(stage: Stage) -> sa.Select[Any]:
@@ -205,9 +234,17 @@ def created_rows(stage: Stage) -> sa.Select[Any]:
 
 def updated_rows(stage: Stage) -> sa.Select[Any]:
     """New values, row number, then the target's old values, of the updates."""
-    d, t = _diff(stage), stage.target
-    return (sa.select(*(d.c[f] for f in stage.fields), d.c[ROW], *(t.c[f] for f in stage.fields))
-            .select_from(d.join(t, _match(stage, d))).where(d.c[OP] == "u"))
+    d = _diff(stage)
+    return (sa.select(*(d.c[f] for f in stage.fields), d.c[ROW],
+                      *(d.c[OLD.format(i)] for i in range(len(stage.fields))))
+            .where(d.c[OP] == "u"))
+
+
+def deleted_rows(stage: Stage) -> sa.Select[Any]:
+    """The old values of the deletes."""
+    d = _diff(stage)
+    return (sa.select(*(d.c[OLD.format(i)] for i in range(len(stage.fields))))
+            .where(d.c[OP] == "d"))
 
 
 def _diff(stage: Stage) -> sa.Table:
@@ -216,27 +253,33 @@ def _diff(stage: Stage) -> sa.Table:
 
 
 def counts(session: TargetSession, stage: Stage, staged: int) -> dict[str, int]:
-    """created, updated, matched, deleted and target_rows — counted by the database."""
+    """created, updated, matched, deleted and target_rows — counted by the database.
+    ``deleted`` is exact only when :func:`classify` listed the deletes; else it is the
+    number of target rows no staged row matched (for the ``skipped`` column)."""
     if stage.all_new:
         return {"created": staged, "updated": 0, "matched": 0, "deleted": 0, "target_rows": 0}
     d, t = _diff(stage), stage.target
     conn = session.conn
     by_op = {op: int(n) for op, n in conn.execute(
         sa.select(d.c[OP], sa.func.count()).group_by(d.c[OP]))}
-    created, updated = int(by_op.get("c", 0)), int(by_op.get("u", 0))
+    created, updated = by_op.get("c", 0), by_op.get("u", 0)
     matched = staged - created
     target_rows = conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
-    if stage.protect is None:  # every target row is matched once or is a delete
-        deleted = target_rows - matched
-    else:
-        deleted = conn.execute(sa.select(sa.func.count()).select_from(
-            deletes_query(stage, [t.c[stage.key[0]]]).subquery())).scalar_one()
+    deleted = by_op["d"] if "d" in by_op else max(target_rows - matched, 0)
     return {"created": created, "updated": updated, "matched": matched,
             "deleted": deleted, "target_rows": target_rows}
 
 
-# -- apply ----------------------------------------------------------------------------
-def apply_creates(session: TargetSession, stage: Stage) -> None:
+# -- apply: compare-and-set, each statement checked against its count -------------------
+def _as_read(session: TargetSession, stage: Stage, d: sa.Table) -> sa.ColumnElement[bool]:
+    """The target row still holds exactly the values the run read (by key and values)."""
+    compare = session.target.capabilities.comparable
+    t = stage.target
+    return sa.and_(*(compare(t.c[f]).is_not_distinct_from(compare(d.c[OLD.format(i)]))
+                     for i, f in enumerate(stage.fields)))
+
+
+def apply_creates(session: TargetSession, stage: Stage, expected: int) -> None:
     t = stage.target
     if stage.all_new:
         source = sa.select(*(stage.table.c[f] for f in stage.fields))
@@ -246,18 +289,20 @@ def apply_creates(session: TargetSession, stage: Stage) -> None:
         source = sa.select(*(d.c[f] for f in stage.fields)).where(d.c[OP] == "c")
         order = [d.c[k] for k in stage.key]
     source = source.order_by(*order)  # key order: the cheapest way to fill a B-tree
-    session.conn.execute(t.insert().from_select(list(stage.fields), source))
+    execute_counted(session, "insert", expected, t.insert().from_select(list(stage.fields), source))
 
 
-def apply_updates(session: TargetSession, stage: Stage) -> None:
+def apply_updates(session: TargetSession, stage: Stage, expected: int) -> None:
     d, t = _diff(stage), stage.target
     # the key too: on a case-insensitive target 'abc' matches 'ABC' and must become it
-    statement = (t.update().where(_match(stage, d), d.c[OP] == "u")
+    statement = (t.update().where(_match(stage, d), d.c[OP] == "u", _as_read(session, stage, d))
                  .values({f: d.c[f] for f in stage.fields}))
-    session.conn.execute(statement)
+    execute_counted(session, "update", expected, statement)
 
 
-def apply_deletes(session: TargetSession, stage: Stage) -> None:
-    s, t = stage.table, stage.target
-    session.conn.execute(t.delete().where(~sa.exists().where(_match(stage, s)),
-                                          *_unprotected(stage)))
+def apply_deletes(session: TargetSession, stage: Stage, expected: int) -> None:
+    d, t = _diff(stage), stage.target
+    statement = t.delete().where(sa.exists().where(
+        d.c[OP] == "d", _as_read(session, stage, d),
+        *(t.c[k] == d.c[OLD.format(stage.fields.index(k))] for k in stage.key)))
+    execute_counted(session, "delete", expected, statement)
