@@ -222,6 +222,11 @@ def classify(session: TargetSession, stage: Stage, *, deletes: bool) -> None:
         gone = (sa.select(sa.literal("d"), *(t.c[f] for f in stage.fields)).select_from(t)
                 .where(~sa.exists().where(_match(stage, s)), *_unprotected(stage)))
         session.conn.execute(diff.insert().from_select([OP, *olds], gone))
+        capabilities = session.target.capabilities
+        if capabilities.index_stage and not capabilities.implicit_commit_ddl:
+            # the delete probes the diff table once per target row it could remove
+            sa.Index(f"{diff.name}_old", *(diff.c[OLD.format(stage.fields.index(k))]
+                                          for k in stage.key)).create(session.conn)
 
 
 def created_rows(stage: Stage) -> sa.Select[Any]:
