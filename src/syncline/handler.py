@@ -163,8 +163,14 @@ class Handler:
             began = time.perf_counter()
             if progress:
                 progress(plan.importer.name, "apply", 0, computed.changes.total)
-            session.apply_upserts(plan.importer.table, computed.changes, plan.specs,
-                                  options.types, as_read=not plan.importer.has_target_hook)
+            refused = session.apply_upserts(plan.importer.table, computed.changes, plan.specs,
+                                            options.types, skip=options.on_error == "skip",
+                                            as_read=not plan.importer.has_target_hook)
+            if refused:  # --on-error=skip: the target refused these rows; the rest applies
+                model = result.models[plan.importer.name]
+                model.errors.extend(refused)
+                model.error_count += len(refused)
+                model.rejected += len(refused)
             pause_point("mid_apply")
             result.models[plan.importer.name].seconds += time.perf_counter() - began
         for plan, computed in reversed(plans):

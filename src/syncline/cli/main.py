@@ -101,6 +101,11 @@ def _register() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    import logging
+
+    # psycopg logs what it ignores while ending a failed pipeline; the error itself is
+    # reported once, by syncline, so nothing of that reaches the user's terminal
+    logging.getLogger("psycopg").addHandler(logging.NullHandler())
     _register()
     args = sys.argv[1:] if argv is None else argv
     try:

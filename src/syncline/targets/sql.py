@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import math
 import operator
+import re
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -20,13 +21,17 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from syncline.diff import ChangeSet, Key
-from syncline.errors import ConfigError, TargetError, TransientTargetError
+from syncline.diff import ChangeSet, Create, Key, Update
+from syncline.errors import ConfigError, RowErrors, TargetError, TransientTargetError
 from syncline.targets import staging
+from syncline.targets.codes import CONFLICT, LOCK_WAIT, error_code, is_transient
+from syncline.targets.pinpoint import apply_in_parts
 from syncline.types import ColumnSpec, TypeOptions, to_db
 
 BATCH = 10_000
 KEY_BATCH = 1_000
+#: refused rows named before giving up (the run is not committed anyway)
+ERRORS_KEPT = 1_000
 #: seconds a run waits for a lock another session holds (``--lock-timeout``)
 LOCK_TIMEOUT = 30.0
 
@@ -394,37 +399,107 @@ class TargetSession:
             raise count_mismatch(exc, doing, **where) from exc
 
     def apply_upserts(self, name: str, changes: ChangeSet, specs: dict[str, ColumnSpec],
-                      options: TypeOptions, *, as_read: bool = True) -> None:
+                      options: TypeOptions, *, as_read: bool = True, skip: bool = False
+                      ) -> list[TargetError]:
         """Creates, then updates, of one change set. Every statement must change exactly the
         counted rows; ``as_read``: the values read are compared where the isolation level
-        alone would not stop another session's write from being overwritten."""
+        alone would not stop another session's write from being overwritten.
+
+        Rows the database refuses (a constraint, a value out of range) are found and named
+        (:mod:`~syncline.targets.pinpoint`): a :class:`RowErrors` lists them, or with
+        ``skip`` they are left out of ``changes`` and returned."""
         table = self.table(name)
-        converters = [to_db(specs[f], options) for f in changes.fields]
         fields = changes.fields
         counts = changes.counts()
+        refused: list[TargetError] = []
         with self.translating(f"cannot write to table {name}", model=changes.model):
             if changes.stage is not None:
                 # in-database engine: the same changes, applied from the stage in SQL
                 if counts["created"]:
-                    staging.apply_creates(self, changes.stage, counts["created"])
+                    refused += self._staged_in_parts(changes, "c", counts["created"],
+                                                     staging.apply_creates, skip)
                 if counts["updated"]:
-                    staging.apply_updates(self, changes.stage, counts["updated"])
+                    refused += self._staged_in_parts(changes, "u", counts["updated"],
+                                                     staging.apply_updates, skip)
                 if counts["created"] and self.target.capabilities.manual_sequences:
                     self._advance_sequences(table, fields)
-                return
-            if changes.creates:
-                creates = _in_key_order(changes.creates)
-                insert = table.insert()
-                for chunk in _chunks(creates, BATCH):
+            else:
+                refused += self._apply_listed(table, changes, specs, options, as_read, skip)
+        if refused and not skip:
+            raise refused_rows(name, refused)
+        return refused
+
+    def _apply_listed(self, table: sa.Table, changes: ChangeSet, specs: dict[str, ColumnSpec],
+                      options: TypeOptions, as_read: bool, skip: bool) -> list[TargetError]:
+        """The in-memory engine's creates and updates, in executemany batches."""
+        fields = changes.fields
+        refused: list[TargetError] = []
+        converters = [to_db(specs[f], options) for f in fields]
+        if changes.creates:
+            insert = table.insert()
+
+            def insert_part(part: Sequence[Create]) -> None:
+                for chunk in _chunks(part, BATCH):
                     self.conn.execute(insert, [
                         {f: conv(v) for f, conv, v in zip(fields, converters, c.values,
                                                             strict=True)}
-                        for c in chunk
-                    ])
-                if self.target.capabilities.manual_sequences:
-                    self._advance_sequences(table, fields)
-            if changes.updates:
-                self._apply_updates(table, changes, specs, options, as_read=as_read)
+                        for c in chunk])
+
+            changes.creates = _in_key_order(changes.creates)
+            refused += self._listed_in_parts(changes, changes.creates, insert_part, skip)
+            if self.target.capabilities.manual_sequences:
+                self._advance_sequences(table, fields)
+        if changes.updates:
+            refused += self._listed_in_parts(
+                changes, changes.updates,
+                lambda part: self._apply_updates(table, changes, part, specs, options,
+                                                 as_read=as_read), skip)
+        return refused
+
+    def _staged_in_parts(self, changes: ChangeSet, op: str, count: int,
+                         write: Callable[..., None], skip: bool) -> list[TargetError]:
+        stage = changes.stage
+        numbers: list[int] = []
+
+        def attempt(lo: int, hi: int) -> None:
+            if (lo, hi) == (0, count):
+                write(self, stage, count)
+                return
+            if not numbers:
+                numbers.extend(staging.row_numbers(self, stage, op))
+            write(self, stage, hi - lo, (numbers[lo], numbers[hi - 1]))
+
+        refusals = apply_in_parts(self.conn, count, attempt,
+                                  stop_after=None if skip else ERRORS_KEPT)
+        if not refusals:
+            return []
+        if not numbers:  # a single row, refused at the first attempt
+            numbers.extend(staging.row_numbers(self, stage, op))
+        rows = [numbers[i] for i, _ in refusals]
+        keys = staging.keys_of_rows(self, stage, rows)
+        errors = [refused_row(exc, model=changes.model, row=row, key=keys.get(row))
+                  for (_, exc), row in zip(refusals, rows, strict=True)]
+        staging.drop_refused(self, stage, rows)
+        _forget(changes, op, set(rows))
+        return errors
+
+    def _listed_in_parts(self, changes: ChangeSet, items: Sequence[Create | Update],
+                         apply_part: Callable[[Sequence[Any]], None], skip: bool
+                         ) -> list[TargetError]:
+        refusals = apply_in_parts(self.conn, len(items),
+                                  lambda lo, hi: apply_part(items[lo:hi]),
+                                  stop_after=None if skip else ERRORS_KEPT)
+        if not refusals:
+            return []
+        errors = [refused_row(exc, model=changes.model, row=items[i].row, key=items[i].key)
+                  for i, exc in refusals]
+        gone = {i for i, _ in refusals}
+        kept = [item for i, item in enumerate(items) if i not in gone]
+        if isinstance(items[0], Create):
+            changes.creates = kept  # type: ignore[assignment]
+        else:
+            changes.updates = kept  # type: ignore[assignment]
+        return errors
 
     def _compare_old(self, table: sa.Table, fields: Sequence[str], prefix: str,
                      ) -> list[sa.ColumnElement[bool]]:
@@ -433,16 +508,17 @@ class TargetSession:
                     compare(sa.bindparam(f"{prefix}{i}", type_=table.c[f].type)))
                 for i, f in enumerate(fields)]
 
-    def _apply_updates(self, table: sa.Table, changes: ChangeSet, specs: dict[str, ColumnSpec],
-                       options: TypeOptions, *, as_read: bool) -> None:
+    def _apply_updates(self, table: sa.Table, changes: ChangeSet, updates: Sequence[Update],
+                       specs: dict[str, ColumnSpec], options: TypeOptions, *, as_read: bool
+                       ) -> None:
         index = {f: i for i, f in enumerate(changes.fields)}
         key_binds = {k: f"k_{i}" for i, k in enumerate(changes.key)}
         groups: dict[tuple[str, ...], list[Any]] = {}
-        for u in changes.updates:
+        for u in updates:
             groups.setdefault(u.changed, []).append(u)
         conv = {f: to_db(specs[f], options) for f in changes.fields}
         check_old = as_read and self.target.capabilities.compare_and_set
-        for changed, updates in groups.items():
+        for changed, group in groups.items():
             value_binds = {f: f"v_{i}" for i, f in enumerate(changed)}
             statement = (
                 table.update()
@@ -450,7 +526,7 @@ class TargetSession:
                        *(self._compare_old(table, changed, "o_") if check_old else ()))
                 .values({f: sa.bindparam(b) for f, b in value_binds.items()})
             )
-            for chunk in _chunks(updates, BATCH):
+            for chunk in _chunks(group, BATCH):
                 params = []
                 for u in chunk:
                     p = {b: conv[k](u.old_values[index[k]]) for k, b in key_binds.items()}
@@ -564,46 +640,6 @@ def key_in(table: sa.Table, key_fields: Sequence[str], keys: Sequence[tuple[Any,
     return sa.tuple_(*(table.c[k] for k in key_fields)).in_(keys)
 
 
-#: driver error codes after which a retry may succeed: lost connections, deadlocks, lock
-#: waits over --lock-timeout, rows changed by another session (serialization failures)
-_TRANSIENT_SQLSTATES = ("40001", "40P01", "55P03", "57P01", "57P02", "57P03", "08")
-_TRANSIENT_MYSQL_ERRNOS = frozenset({1020, 1205, 1213, 1927, 2003, 2006, 2013, 2055, 4031})
-_SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
-#: what the lock-related codes mean, for the message
-_LOCK_WAIT = frozenset({"55P03", 1205, _SQLITE_BUSY, _SQLITE_LOCKED})
-_CONFLICT = frozenset({"40001", 1020})
-
-
-def error_code(orig: BaseException | None) -> str | int | None:
-    """The driver's code of an error: SQLSTATE (psycopg), errno (PyMySQL), the primary
-    result code (sqlite3)."""
-    if orig is None:
-        return None
-    args = getattr(orig, "args", ())
-    if args and isinstance(args[0], int):  # PyMySQL: (errno, message); its sqlstate is vague
-        return args[0]
-    sqlstate = getattr(orig, "sqlstate", None)
-    if isinstance(sqlstate, str):
-        return sqlstate
-    sqlite_code = getattr(orig, "sqlite_errorcode", None)
-    if isinstance(sqlite_code, int):
-        return sqlite_code & 0xFF
-    return None
-
-
-def is_transient(exc: sa.exc.DBAPIError) -> bool:
-    """Told apart by the driver's error code (and SQLAlchemy's disconnect detection),
-    never by the words of the message."""
-    if exc.connection_invalidated:
-        return True
-    code = error_code(exc.orig)
-    if isinstance(code, str):
-        return code.startswith(_TRANSIENT_SQLSTATES)
-    if code in _TRANSIENT_MYSQL_ERRNOS:
-        return True
-    return code in (_SQLITE_BUSY, _SQLITE_LOCKED) and "sqlite" in type(exc.orig).__module__
-
-
 def translate(exc: sa.exc.DBAPIError, doing: str, **where: Any) -> TargetError:
     """A driver error as a syncline error; lost connections, deadlocks, lock waits and
     write conflicts are transient."""
@@ -611,10 +647,10 @@ def translate(exc: sa.exc.DBAPIError, doing: str, **where: Any) -> TargetError:
     code = error_code(exc.orig)
     if is_transient(exc):
         why = ""
-        if code in _LOCK_WAIT:
+        if code in LOCK_WAIT:
             why = ("; another session held a lock this run needed for longer than"
                    " --lock-timeout")
-        elif code in _CONFLICT:
+        elif code in CONFLICT:
             why = "; another session changed rows this run had read"
         return TransientTargetError(
             f"{doing}: {detail}{why}; nothing was written (transient: a retry may succeed)",
@@ -634,6 +670,37 @@ def count_mismatch(exc: staging.CountMismatch, doing: str, **where: Any) -> Targ
         f"{doing}: the {exc.what} would change {exc.actual} rows where {exc.expected} were"
         " counted and checked by the guards (does the table hold duplicate keys?); nothing"
         " was written", **where)
+
+
+def refused_row(exc: sa.exc.DBAPIError, **where: Any) -> TargetError:
+    """One row the target refused, named by source row and key."""
+    detail = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+    # MySQL counts rows within its statement ("at row 1"): the source row is named instead
+    detail = re.sub(r",? at row \d+\b", "", detail)
+    return TargetError(f"the target refused the row: {detail}", **where)
+
+
+def refused_rows(table: str, errors: list[TargetError]) -> RowErrors:
+    more = "" if len(errors) < ERRORS_KEPT else " (at least)"
+    return RowErrors(
+        f"cannot write to table {table}: it refused {len(errors)}{more} row(s); nothing was"
+        f" written (first: {errors[0]}). Fix the source, or pass --on-error=skip --rejects"
+        " FILE to apply the rest", errors)
+
+
+def _forget(changes: ChangeSet, op: str, rows: set[int]) -> None:
+    """Refused rows are not changes of this run: counts and lists leave them out."""
+    if op == "c":
+        changes.creates = [c for c in changes.creates if c.row not in rows]
+    else:
+        changes.updates = [u for u in changes.updates if u.row not in rows]
+    if changes.counted is not None:
+        created, updated, deleted = changes.counted
+        if op == "c":
+            created -= len(rows)
+        else:
+            updated -= len(rows)
+        changes.counted = (created, updated, deleted)
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

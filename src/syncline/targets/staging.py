@@ -284,23 +284,64 @@ def _as_read(session: TargetSession, stage: Stage, d: sa.Table) -> sa.ColumnElem
                      for i, f in enumerate(stage.fields)))
 
 
-def apply_creates(session: TargetSession, stage: Stage, expected: int) -> None:
+#: an inclusive range of source row numbers: apply only these rows (see pinpoint.py)
+Rows = tuple[int, int] | None
+
+
+def _rows(column: Any, rows: Rows) -> list[sa.ColumnElement[bool]]:
+    return [] if rows is None else [column.between(*rows)]
+
+
+def row_numbers(session: TargetSession, stage: Stage, op: str) -> list[int]:
+    """The source row numbers of the creates ('c') or updates ('u'), in order."""
+    table = stage.table if stage.all_new else _diff(stage)
+    query = sa.select(table.c[ROW]).order_by(table.c[ROW])
+    if not stage.all_new:
+        query = query.where(table.c[OP] == op)
+    return [int(r) for r in session.conn.execute(query).scalars()]
+
+
+def keys_of_rows(session: TargetSession, stage: Stage, rows: Sequence[int]
+                 ) -> dict[int, Key]:
+    """The staged key of each source row number."""
+    table = stage.table
+    found: dict[int, Key] = {}
+    for start in range(0, len(rows), 500):
+        query = sa.select(table.c[ROW], *(table.c[k] for k in stage.key)).where(
+            table.c[ROW].in_(rows[start:start + 500]))
+        found.update({int(r[0]): tuple(r[1:]) for r in session.conn.execute(query)})
+    return found
+
+
+def drop_refused(session: TargetSession, stage: Stage, rows: Sequence[int]) -> None:
+    """Leave refused rows out of what is applied (and read back)."""
+    table = stage.table if stage.all_new else _diff(stage)
+    for start in range(0, len(rows), 1000):
+        session.conn.execute(table.delete().where(table.c[ROW].in_(rows[start:start + 1000])))
+
+
+def apply_creates(session: TargetSession, stage: Stage, expected: int, rows: Rows = None
+                  ) -> None:
     t = stage.target
     if stage.all_new:
-        source = sa.select(*(stage.table.c[f] for f in stage.fields))
+        source = sa.select(*(stage.table.c[f] for f in stage.fields)).where(
+            *_rows(stage.table.c[ROW], rows))
         order = [stage.table.c[k] for k in stage.key]
     else:
         d = _diff(stage)
-        source = sa.select(*(d.c[f] for f in stage.fields)).where(d.c[OP] == "c")
+        source = sa.select(*(d.c[f] for f in stage.fields)).where(d.c[OP] == "c",
+                                                                  *_rows(d.c[ROW], rows))
         order = [d.c[k] for k in stage.key]
     source = source.order_by(*order)  # key order: the cheapest way to fill a B-tree
     execute_counted(session, "insert", expected, t.insert().from_select(list(stage.fields), source))
 
 
-def apply_updates(session: TargetSession, stage: Stage, expected: int) -> None:
+def apply_updates(session: TargetSession, stage: Stage, expected: int, rows: Rows = None
+                  ) -> None:
     d, t = _diff(stage), stage.target
     # the key too: on a case-insensitive target 'abc' matches 'ABC' and must become it
-    statement = (t.update().where(_match(stage, d), d.c[OP] == "u", _as_read(session, stage, d))
+    statement = (t.update().where(_match(stage, d), d.c[OP] == "u", _as_read(session, stage, d),
+                                  *_rows(d.c[ROW], rows))
                  .values({f: d.c[f] for f in stage.fields}))
     execute_counted(session, "update", expected, statement)
 
