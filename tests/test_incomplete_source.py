@@ -50,7 +50,7 @@ def test_half_written_csv_is_refused(sqlite_engine: sa.Engine, table_name: str,
     make_table(sqlite_engine, table_name, old_rows(1000))
     before = table_rows(sqlite_engine, table_name)
     half = tmp_path / "half.csv"
-    half.write_text("\n".join([HEADER, *lines(850)]) + "\nU00850,new 8", encoding="utf-8")
+    half.write_text("\n".join([HEADER, *lines(850)]) + "\nU00850,new 850,8", encoding="utf-8")
     for more in (["--delete"], []):
         stderr = expect_error(sync(half, sqlite_engine, table_name, *more), 1,
                               str(half), "incomplete", "line 852", "--allow-no-final-newline")
@@ -67,7 +67,7 @@ def test_no_final_newline_is_read_with_the_flag(sqlite_engine: sa.Engine, table_
                                                 tmp_path: Path) -> None:
     """A complete export without a final line break (CRLF, as Excel writes) loads when the
     user says so; a file with one never needs the flag."""
-    make_table(sqlite_engine, table_name, [])
+    make_table(sqlite_engine, table_name, old_rows(1))
     crlf = tmp_path / "crlf.csv"
     crlf.write_bytes("\r\n".join([HEADER, *lines(3)]).encode())
     proc = sync(crlf, sqlite_engine, table_name, "--allow-no-final-newline")
