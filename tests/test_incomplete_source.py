@@ -186,3 +186,44 @@ def test_empty_source_never_deletes_without_an_override(any_engine: sa.Engine, t
         assert table_rows(any_engine, table_name) == []
     finally:
         drop_table(any_engine, table_name)
+
+
+# -- long fields (issue 7 item 15) ----------------------------------------------------------
+
+
+def test_a_long_field_is_read_and_an_endless_one_is_named(sqlite_engine: sa.Engine,
+                                                          table_name: str,
+                                                          tmp_path: Path) -> None:
+    """A 200,000-character value is a value (it used to be blamed on an unterminated
+    quote); a field past the limit names its line, the lines read and the limit."""
+    sa.Table(table_name, sa.MetaData(), sa.Column("upc", sa.String(20), primary_key=True),
+             sa.Column("name", sa.Text), sa.Column("qty", sa.Integer)).create(sqlite_engine)
+    long_value = "x" * 200_000
+    path = tmp_path / "long.csv"
+    path.write_text(f'{HEADER}\nU00000,"{long_value}",1\nU00001,short,2\n', encoding="utf-8")
+    proc = sync(path, sqlite_engine, table_name, "--json")
+    assert proc.returncode == 0, report(proc)
+    with sqlite_engine.connect() as conn:
+        stored = conn.execute(sa.text(f'SELECT name FROM "{table_name}" WHERE upc = :u'),
+                              {"u": "U00000"}).scalar()
+    assert stored == long_value
+
+
+def test_a_field_over_the_limit_names_line_and_limit(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from syncline.errors import SourceParseError
+    from syncline.sources import csv as csv_module
+
+    monkeypatch.setattr(csv_module, "FIELD_SIZE_LIMIT", 1000)
+    path = tmp_path / "open-quote.csv"
+    body = "\n".join(f"U{i},x{i},{i}" for i in range(300))
+    path.write_text(f'{HEADER}\nA,b,1\nB,"never closed,2\n{body}\n', encoding="utf-8")
+    try:
+        with pytest.raises(SourceParseError, match="longer than 1,000 characters") as caught:
+            list(CsvSource(path).read(["upc"]))
+    finally:
+        import csv
+
+        csv.field_size_limit(csv_module.FIELD_SIZE_LIMIT)
+    assert caught.value.row == 3
+    assert "quote opened on line 3" in str(caught.value)

@@ -447,8 +447,7 @@ class CsvSource:
             )
 
     def _reader(self, stream: IO[str]) -> Any:
-        if csv.field_size_limit() < FIELD_SIZE_LIMIT:
-            csv.field_size_limit(FIELD_SIZE_LIMIT)
+        csv.field_size_limit(FIELD_SIZE_LIMIT)  # process-wide; every reader here sets it
         return csv.reader(stream, delimiter=self.delimiter, strict=True)
 
     def _check_bom(self, start: bytes) -> None:
@@ -553,9 +552,12 @@ class CsvSource:
                 f"is still inside quotes at the end of the file (line {end})"
             )
         elif reason.startswith("field larger than field limit"):
+            where = f"line {start}" if start == end else f"lines {start} to {end}"
             message = (
                 f"line {start}: a field of the record starting on line {start} is longer "
-                f"than {csv.field_size_limit()} characters (often an unterminated quote)"
+                f"than {FIELD_SIZE_LIMIT:,} characters, the limit for one value (read "
+                f"{where} so far): usually a quote opened on line {start} that is never "
+                "closed; otherwise the value is too big for syncline"
             )
         else:
             where = f"line {start}" if start == end else f"line {start} (to line {end})"
