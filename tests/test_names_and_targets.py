@@ -51,10 +51,12 @@ def counts(proc: Any, table: str) -> tuple[int, int, int]:
 # -- hostile names ---------------------------------------------------------------------------
 
 
-def test_hostile_table_and_column_names(any_engine: sa.Engine, tmp_path: Path) -> None:
-    """A serial id, a table named ``ser :x%"ü`` and a column ``pct%:y``: both engines create,
-    update and delete, and on PostgreSQL the sequence moves past the explicit ids."""
-    table = sa.Table(HOSTILE, sa.MetaData(),
+def test_hostile_table_and_column_names(any_engine: sa.Engine, table_name: str,
+                                        tmp_path: Path) -> None:
+    """A serial id, a table named ``ser :x%"ü...`` and a column ``pct%:y``: both engines
+    create, update and delete, and on PostgreSQL the sequence moves past the explicit ids."""
+    hostile = HOSTILE + table_name[-6:]
+    table = sa.Table(hostile, sa.MetaData(),
                      sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
                      sa.Column(COLUMN, sa.String(40)))
     url = engine_url(any_engine)
@@ -62,19 +64,20 @@ def test_hostile_table_and_column_names(any_engine: sa.Engine, tmp_path: Path) -
     second = write(tmp_path / "b.csv", f"id,{COLUMN}\n1,a:c\n2,50%\n4,'q\"\n")
     table.create(any_engine)
     try:
-        args = [url, "--table", HOSTILE, "--key", "id", "--delete", "--json"]
-        assert counts(run_cli("sync", str(first), *args), HOSTILE) == (3, 0, 0)
+        args = [url, "--table", hostile, "--key", "id", "--delete", "--json"]
+        assert counts(run_cli("sync", str(first), *args), hostile) == (3, 0, 0)
         assert counts(run_cli("sync", str(second), *args, "--engine", "memory"),
-                      HOSTILE) == (1, 1, 1)
+                      hostile) == (1, 1, 1)
         assert counts(run_cli("sync", str(first), *args, "--allow-mass-delete"),
-                      HOSTILE) == (1, 1, 1)
+                      hostile) == (1, 1, 1)
         with any_engine.begin() as conn:
             # the application's next insert gets an id past the synced ones
             conn.execute(table.insert().values({COLUMN: "app"}))
             rows = conn.execute(sa.select(table).order_by(table.c.id)).all()
-        assert [tuple(r) for r in rows] == [(1, "a:b"), (2, "50%"), (3, "x"), (4, "app")]
+        assert [tuple(r) for r in rows[:3]] == [(1, "a:b"), (2, "50%"), (3, "x")]
+        assert rows[3][1] == "app" and rows[3][0] >= 4  # MariaDB never reuses id 4
     finally:
-        drop_table(any_engine, HOSTILE)
+        drop_table(any_engine, hostile)
 
 
 def test_source_query_with_colons_and_percents_in_literals(any_engine: sa.Engine,
@@ -94,7 +97,7 @@ def test_source_query_with_colons_and_percents_in_literals(any_engine: sa.Engine
                  sa.Column("name", sa.String(40)), sa.Column("note", sa.String(40))
                  ).create(target)
         query = (f"SELECT upc, name, 'x :y %s %% 5%' AS note FROM {quoted(any_engine, source)}"
-                 " WHERE name LIKE '%:%' OR name LIKE '%\\%%' ESCAPE '\\'")
+                 " WHERE name LIKE '%:%' OR name LIKE '%0%%'")
         proc = run_cli("sync", engine_url(any_engine), f"sqlite:///{tmp_path / 'target.db'}",
                        "--table", table_name, "--key", "upc", "--source-query", query, "--json")
         assert counts(proc, table_name) == (2, 0, 0)

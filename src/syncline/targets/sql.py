@@ -92,12 +92,29 @@ def _placeholder(paramstyle: str) -> str:
     return "?" if paramstyle == "qmark" else "%s"
 
 
+def quote_plain(dialect: sa.Dialect, name: str) -> str:
+    """``name`` quoted for a statement the driver runs WITHOUT parameters.
+
+    The dialect's preparer doubles ``%`` where the driver formats parameters (psycopg,
+    PyMySQL) — right for a statement with parameters, wrong without them: COPY and LOAD DATA
+    would then name a column ``a%%b``. Always quoted, so no name is ever read as SQL.
+    """
+    preparer = dialect.identifier_preparer
+    escaped = name.replace(preparer.escape_quote, preparer.escape_to_quote)
+    return preparer.initial_quote + escaped + preparer.final_quote
+
+
+def _plain_table(dialect: sa.Dialect, table: sa.Table) -> str:
+    name = quote_plain(dialect, table.name)
+    return f"{quote_plain(dialect, table.schema)}.{name}" if table.schema else name
+
+
 def _copy_load(session: TargetSession, table: sa.Table, columns: Sequence[str],
                rows: Sequence[tuple[Any, ...]]) -> None:
     """Rows into a PostgreSQL table with COPY (psycopg 3)."""
-    quote = session.conn.dialect.identifier_preparer
-    sql = (f"COPY {quote.format_table(table)}"
-           f" ({', '.join(quote.quote(c) for c in columns)}) FROM STDIN")
+    dialect = session.conn.dialect
+    sql = (f"COPY {_plain_table(dialect, table)}"
+           f" ({', '.join(quote_plain(dialect, c) for c in columns)}) FROM STDIN")
     cursor = session.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         with cursor.copy(sql) as copy:
@@ -115,16 +132,16 @@ def _mysql_load(session: TargetSession, table: sa.Table, columns: Sequence[str],
     if session.info.get("load_data") is False:
         _executemany_load(session, table, columns, rows)
         return
-    quote = session.conn.dialect.identifier_preparer
+    dialect = session.conn.dialect
     with tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="", suffix=".tsv") as f:
         for row in rows:
             f.write("\t".join([_tsv(v) for v in row]))
             f.write("\n")
         f.flush()
-        sql = (f"LOAD DATA LOCAL INFILE '{f.name}' INTO TABLE {quote.format_table(table)}"
+        sql = (f"LOAD DATA LOCAL INFILE '{f.name}' INTO TABLE {_plain_table(dialect, table)}"
                " CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\'"
                " LINES TERMINATED BY '\\n'"
-               f" ({', '.join(quote.quote(c) for c in columns)})")
+               f" ({', '.join(quote_plain(dialect, c) for c in columns)})")
         cursor = session.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             try:
@@ -421,25 +438,31 @@ class TargetSession:
             raise translate(exc, f"cannot delete from table {name}", model=changes.model) from exc
 
     def _advance_sequences(self, table: sa.Table, fields: Sequence[str]) -> None:
-        """Explicit ids written into a serial/identity column move its sequence past them."""
+        """Explicit ids written into a serial/identity column move its sequence past them.
+
+        Names travel as bound values and compiled expressions, never as SQL text: a table
+        called ``a%b`` or ``ser :x`` must not be re-read as placeholders.
+        """
+        from sqlalchemy.dialects.postgresql import REGCLASS
+
+        # pg_get_serial_sequence parses its first argument as a (quoted) qualified name,
+        # and takes the second as the column's name as it is
+        table_text = _plain_table(self.conn.dialect, table)
         for column in table.columns:
             if column.name not in fields or not isinstance(column.type, sa.Integer):
                 continue
-            quote = self.conn.dialect.identifier_preparer
-            seq = self.conn.execute(
-                sa.text("SELECT pg_get_serial_sequence(:t, :c)"),
-                {"t": quote.format_table(table), "c": column.name},
-            ).scalar()
+            seq = self.conn.execute(sa.select(
+                sa.func.pg_get_serial_sequence(sa.literal(table_text, sa.Text),
+                                               sa.literal(column.name, sa.Text)))).scalar()
             if seq is None:
                 continue
-            # setval is not transactional: a rolled-back run leaves a gap, never a clash
-            self.conn.execute(
-                sa.text(
-                    f"SELECT setval(:seq, GREATEST((SELECT max({quote.quote(column.name)})"
-                    f" FROM {quote.format_table(table)}), (SELECT last_value FROM {seq})))"
-                ),
-                {"seq": seq},
-            )
+            regclass = sa.cast(sa.literal(seq, sa.Text), REGCLASS)
+            highest = sa.select(sa.func.max(table.c[column.name])).scalar_subquery()
+            # setval is not transactional: a rolled-back run leaves a gap, never a clash.
+            # pg_sequence_last_value is NULL before the first nextval; GREATEST skips NULLs,
+            # and setval(NULL) does nothing (an empty table, a fresh sequence)
+            self.conn.execute(sa.select(sa.func.setval(regclass, sa.func.greatest(
+                highest, sa.func.pg_sequence_last_value(regclass)))))
 
     # -- ending -------------------------------------------------------------
     def commit(self) -> None:
