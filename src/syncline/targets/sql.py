@@ -40,8 +40,12 @@ class Capabilities:
     #: bulk-load rows into a (staging) table: executemany by default, COPY on PostgreSQL
     bulk_load: Callable[[TargetSession, sa.Table, Sequence[str], Sequence[tuple[Any, ...]]],
                         None] = field(default=lambda *a: _executemany_load(*a))
-    #: CREATE INDEX commits the transaction, even on a temporary table (MySQL/MariaDB)
+    #: CREATE INDEX commits the transaction, even on a temporary table (MySQL/MariaDB); so
+    #: does CREATE TABLE, so a table made by --create-table is dropped if the run fails
     implicit_commit_ddl: bool = False
+    #: the driver runs DDL outside the transaction unless one was begun explicitly
+    #: (Python's sqlite3 begins only before INSERT/UPDATE/DELETE)
+    begin_before_ddl: bool = False
     #: index the stage by key (nested-loop joins need it; hash joins do not)
     index_stage: bool = True
     #: statements that tune the run's transaction (PostgreSQL: room for hash joins)
@@ -66,7 +70,7 @@ def capabilities_for(dialect_name: str) -> Capabilities:
                             comparable=_mysql_comparable, implicit_commit_ddl=True,
                             bulk_load=_mysql_load,
                             drop_temporary="DROP TEMPORARY TABLE IF EXISTS {}")
-    return Capabilities(sort_stage=True)
+    return Capabilities(sort_stage=True, begin_before_ddl=dialect_name == "sqlite")
 
 
 def _analyze(session: TargetSession, table: sa.Table) -> None:
@@ -264,6 +268,9 @@ class TargetSession:
         self.temporary: list[str] = []
         #: what a backend learnt about this connection (e.g. whether LOAD DATA works)
         self.info: dict[str, Any] = {}
+        #: tables --create-table made that DDL committed at once: dropped if the run fails
+        self.created: list[sa.Table] = []
+        self.committed = False
         self.transaction = conn.begin()
         for statement in target.capabilities.session_setup:
             conn.exec_driver_sql(statement)
@@ -297,8 +304,15 @@ class TargetSession:
             for s in specs
         ]
         table = sa.Table(name, self._metadata, *columns)
+        capabilities = self.target.capabilities
+        if capabilities.begin_before_ddl and not self.conn.connection.driver_connection \
+                .in_transaction:  # type: ignore[union-attr]
+            # else the CREATE commits at once, and a failed run leaves an empty table
+            self.conn.exec_driver_sql("BEGIN")
         table.create(self.conn)
         self._tables[name] = table
+        if capabilities.implicit_commit_ddl:
+            self.created.append(table)
 
     def required_columns(self, name: str) -> list[str]:
         """Columns an insert must give: NOT NULL, no default, not generated."""
@@ -470,6 +484,7 @@ class TargetSession:
             self.transaction.commit()
         except sa.exc.DBAPIError as exc:
             raise translate(exc, f"commit failed on {self.target.name}") from exc
+        self.committed = True
 
     def rollback(self) -> None:
         if self.transaction.is_active:
@@ -481,8 +496,25 @@ class TargetSession:
             if self.conn.in_transaction():  # a failed commit leaves one begun
                 self.conn.rollback()
             self._drop_temporary()
+            if not self.committed:
+                self._drop_created()
         finally:
             self.conn.close()
+
+    def _drop_created(self) -> None:
+        """Drop the tables this failed run created where DDL commits at once (MariaDB):
+        the run was one transaction, so it leaves nothing — unless someone else has
+        written rows to the new table meanwhile, which are never dropped."""
+        if not self.created or self.conn.invalidated:
+            return
+        for table in self.created:
+            try:
+                with self.conn.begin():
+                    if self.conn.execute(sa.select(sa.literal(1)).select_from(table)
+                                         .limit(1)).first() is None:
+                        table.drop(self.conn)
+            except sa.exc.SQLAlchemyError:
+                pass  # the run's own error is the one to report
 
     def _drop_temporary(self) -> None:
         """A pooled connection must not carry a run's stages into the next run."""
