@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -223,6 +224,22 @@ def make_engine(url: str | sa.Engine) -> sa.Engine:
         raise ConfigError(f"cannot use database URL {mask_url(url)}: {exc}") from exc
 
 
+def sqlite_file(url: sa.engine.URL) -> Path | None:
+    """The database file of a SQLite URL, or None for an in-memory database."""
+    if not url.get_backend_name() == "sqlite":
+        return None
+    database = url.database
+    if not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):  # URI filename (?uri=true)
+        if "mode=memory" in database or database.startswith("file::memory:"):
+            return None
+        database = database[len("file:"):].split("?", 1)[0]
+    if url.query.get("mode") == "memory":
+        return None
+    return Path(database).resolve()
+
+
 def mask_url(url: str | sa.engine.URL) -> str:
     """A URL safe to print: the password is never shown."""
     try:
@@ -244,6 +261,18 @@ class SqlTarget:
         """Close the connection pool, if this target made it."""
         if self._owns_engine:
             self.engine.dispose()
+
+    def require_database(self, *, create: bool = False) -> None:
+        """Refuse a SQLite target file that does not exist, before anything opens it
+        (connecting would create an empty database: a mistyped path must not look like an
+        empty target). ``create`` (``--create-table``) allows it: creating is the point."""
+        path = sqlite_file(self.engine.url)
+        if path is None or create or path.exists():
+            return
+        raise ConfigError(
+            f"the SQLite database file {path} does not exist (a mistyped path?); nothing was"
+            " created. Pass --create-table to create the database and its table",
+            file=str(path))
 
     def session(self) -> TargetSession:
         try:
