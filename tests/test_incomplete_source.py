@@ -24,8 +24,8 @@ from conftest import drop_table, engine_url
 from helpers import run_cli
 from syncline.errors import SourceError
 from syncline.sources.csv import CsvSource
-from test_fail_closed import expect_error, report
 from test_crash import make_table, old_rows, table_rows
+from test_fail_closed import expect_error, report
 
 HEADER = "upc,name,qty"
 
@@ -158,7 +158,7 @@ def test_a_named_pipe_is_refused_not_waited_on(sqlite_engine: sa.Engine, table_n
         pytest.fail("syncline hung on a named pipe")
     assert time.monotonic() - started < 30
     expect_error(proc, 1, str(fifo), "not a regular file", "named pipe")
-    with pytest.raises(SourceError, match="not a regular file .*directory"):
+    with pytest.raises(SourceError, match=r"not a regular file .*directory"):
         CsvSource(tmp_path).columns()
 
 

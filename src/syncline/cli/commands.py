@@ -69,7 +69,8 @@ def _looks_like_url(text: str) -> bool:
 def sync_command(ctx: click.Context, /, source: str, target: str, table: str, key: str,
                  fields: str | None, exclude: str | None, source_table: str | None,
                  source_query: str | None, encoding: str, delimiter: str,
-                 allow_no_final_newline: bool, strict_columns: bool, create_table: bool, **kw: Any) -> None:
+                 allow_no_final_newline: bool, strict_columns: bool, create_table: bool,
+                 **kw: Any) -> None:
     """Make table TABLE of database TARGET match SOURCE (a CSV file or a database URL).
 
     \b
