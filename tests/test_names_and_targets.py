@@ -160,9 +160,9 @@ def test_lock_is_per_target_table_case_folded_on_sqlite(sqlite_engine: sa.Engine
     source = make_source(tmp_path / "source.csv", 50)
     make_table(sqlite_engine, table_name, old_rows(50))
     url = engine_url(sqlite_engine)
-    with Paused(sync_args(source, url, table_name.upper()), "after_read", tmp_path) as first:
+    with Paused(sync_args(source, url, table_name), "after_read", tmp_path) as first:
         pid = first.wait_paused()
-        second = run(sync_args(source, url, table_name.lower()))
+        second = run(sync_args(source, url, table_name.upper()))
     assert second.returncode == 5, report(second)
     assert "already running" in second.stderr and f"pid {pid}" in second.stderr
     assert table_name in second.stderr.lower()
