@@ -233,6 +233,11 @@ def test_a_missing_sqlite_target_is_refused(tmp_path: Path) -> None:
                              "--key", "upc", *more), 1, str(missing), "does not exist",
                      "--create-table")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["source.csv"]
+    # a dry run of --create-table shows the creates, and still creates no file
+    proc = run_cli("sync", source, f"sqlite:///{missing}", "--table", "items", "--key", "upc",
+                   "--create-table", "--dry-run", "--json")
+    assert counts(proc, "items") == (2, 0, 0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["source.csv"]
     # creating it is the point of --create-table
     proc = run_cli("sync", source, f"sqlite:///{missing}", "--table", "items", "--key", "upc",
                    "--create-table", "--json")

@@ -93,7 +93,7 @@ class Handler:
         started = time.perf_counter()
         target = self.make_target()
         try:
-            target.require_database(create=options.create_table)
+            target.require_database(create=options.create_table, dry_run=options.dry_run)
             # a dry run writes nothing anywhere, not even a lock
             with nullcontext() if options.dry_run else run_lock(
                     target, self.name, [importer.table for importer in chosen]):

@@ -262,12 +262,22 @@ class SqlTarget:
         if self._owns_engine:
             self.engine.dispose()
 
-    def require_database(self, *, create: bool = False) -> None:
+    def require_database(self, *, create: bool = False, dry_run: bool = False) -> None:
         """Refuse a SQLite target file that does not exist, before anything opens it
         (connecting would create an empty database: a mistyped path must not look like an
-        empty target). ``create`` (``--create-table``) allows it: creating is the point."""
+        empty target). ``create`` (``--create-table``) allows it: creating is the point —
+        but a dry run of it plans against an empty in-memory database instead, so that it
+        creates no file."""
         path = sqlite_file(self.engine.url)
-        if path is None or create or path.exists():
+        if path is None or path.exists():
+            return
+        if create and dry_run:
+            if self._owns_engine:
+                self.engine.dispose()
+            self.engine = make_engine("sqlite://")
+            self._owns_engine = True
+            return
+        if create:
             return
         raise ConfigError(
             f"the SQLite database file {path} does not exist (a mistyped path?); nothing was"
