@@ -235,7 +235,7 @@ def test_sqlite_stale_lock_taken_over(tmp_path: Path, sqlite_engine: sa.Engine,
 
     assert run_counts(args, "products") == changes(LOCK_ROWS)
     assert table_rows(sqlite_engine, "products") == new_rows(LOCK_ROWS)
-    assert lock_files[0].read_text() == ""  # released (emptied) at the end of the run
+    assert not lock_files[0].exists()  # released (removed) at the end of the run
 
 
 def test_postgresql_stale_lock_taken_over(tmp_path: Path, pg_engine: sa.Engine,

@@ -31,11 +31,15 @@ def check_guards(changes: ChangeSet, options: RunOptions) -> list[GuardError]:
             " allows; nothing was written (raise --max-total to let it through)",
             guard="max_total", flag="--max-total", model=changes.model))
     deletes = counts["deleted"]  # the lists may not be materialised: count, never len()
+    overridden = options.max_delete is not None or options.allow_mass_delete
+    # every source record creates, updates, is unchanged or is skipped: none of them
+    # means the source gave nothing (an empty or header-only file, or every row rejected)
+    from_source = (counts["created"] + counts["updated"] + counts["unchanged"]
+                   + counts["skipped"])
     if (
         deletes > MASS_DELETE_MIN_ROWS
         and deletes > MASS_DELETE_FRACTION * changes.target_rows
-        and options.max_delete is None
-        and not options.allow_mass_delete
+        and not overridden
     ):
         refusals.append(GuardError(
             f"{changes.model}: refusing to delete {deletes} of {changes.target_rows} target rows"
@@ -44,4 +48,12 @@ def check_guards(changes: ChangeSet, options: RunOptions) -> list[GuardError]:
             " table, which usually means an empty or truncated source. Nothing was written."
             f" If this is intended, pass --max-delete {deletes} or --allow-mass-delete",
             guard="mass_delete", flag="--allow-mass-delete", model=changes.model))
+    elif deletes and not from_source and not overridden:
+        # below the mass-delete floor (a small table): an empty source still never deletes
+        refusals.append(GuardError(
+            f"{changes.model}: the source has no records, and the run would delete"
+            f" {deletes} of {changes.target_rows} target rows; an empty source never deletes"
+            " without an explicit override, however small the table. Nothing was written."
+            f" If this is intended, pass --max-delete {deletes} or --allow-mass-delete",
+            guard="empty_source", flag="--allow-mass-delete", model=changes.model))
     return refusals

@@ -24,6 +24,7 @@ from syncline.options import RunOptions
 from syncline.result import ModelResult, Result
 from syncline.sources.base import Source
 from syncline.sources.sql import SqlSource
+from syncline.target_keys import check_target_keys
 from syncline.targets.sql import SqlTarget, TargetSession
 
 #: called as progress(model, phase, done, total): phase is "read", "apply"
@@ -92,8 +93,10 @@ class Handler:
         started = time.perf_counter()
         target = self.make_target()
         try:
+            target.require_database(create=options.create_table, dry_run=options.dry_run)
             # a dry run writes nothing anywhere, not even a lock
-            with nullcontext() if options.dry_run else run_lock(target, self.name):
+            with nullcontext() if options.dry_run else run_lock(
+                    target, self.name, [importer.table for importer in chosen]):
                 session = target.session(options.lock_timeout)
                 try:
                     self._run(session, chosen, options, result, progress)
@@ -124,6 +127,7 @@ class Handler:
             with session.translating(f"cannot compare with table {importer.table}",
                                      model=importer.name):
                 plan = make_plan(importer, importer.source(self), session, options)
+                check_target_keys(session, importer.table, importer.key, importer.name)
                 computed = compute(plan, session, options, _reading(progress, importer.name))
             model.changes = computed.changes
             model.errors = computed.errors

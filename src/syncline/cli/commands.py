@@ -57,6 +57,9 @@ def _looks_like_url(text: str) -> bool:
 @click.option("--source-query", help="Query to read when SOURCE is a database URL.")
 @click.option("--encoding", default="utf-8", show_default=True, help="Encoding of a CSV source.")
 @click.option("--delimiter", default=",", show_default=True, help="Delimiter of a CSV source.")
+@click.option("--allow-no-final-newline", is_flag=True,
+              help="Read a CSV file whose last line has no line break (by default it is"
+                   " refused as possibly still being written).")
 @click.option("--strict-columns", is_flag=True,
               help="A CSV column that is not in the target table is an error, not a warning.")
 @click.option("--create-table", is_flag=True,
@@ -66,7 +69,8 @@ def _looks_like_url(text: str) -> bool:
 def sync_command(ctx: click.Context, /, source: str, target: str, table: str, key: str,
                  fields: str | None, exclude: str | None, source_table: str | None,
                  source_query: str | None, encoding: str, delimiter: str,
-                 strict_columns: bool, create_table: bool, **kw: Any) -> None:
+                 allow_no_final_newline: bool, strict_columns: bool, create_table: bool,
+                 **kw: Any) -> None:
     """Make table TABLE of database TARGET match SOURCE (a CSV file or a database URL).
 
     \b
@@ -99,7 +103,8 @@ def sync_command(ctx: click.Context, /, source: str, target: str, table: str, ke
 
             if not os.path.exists(source):
                 raise ConfigError(f"source file {source} does not exist")
-            src = CsvSource(source, encoding=encoding, delimiter=sep)
+            src = CsvSource(source, encoding=encoding, delimiter=sep,
+                            allow_no_final_newline=allow_no_final_newline)
         importer = Importer(table=table, key=_split(key), fields=_split(fields),
                             exclude=_split(exclude) or (), source=src)
         handler = Handler(target_url=target, importers=[importer], name=f"sync {table}")

@@ -14,7 +14,13 @@ Fail closed:
   from the header's -> :class:`SourceParseError` with the line the record starts on;
 - an empty file, an empty or duplicate header name, a missing key or required column
   -> :class:`HeaderError` (with a ``--delimiter`` hint when the header looks split with
-  the wrong delimiter).
+  the wrong delimiter);
+- a file that may still be being written -> :class:`SourceError` ("incomplete"): its last
+  line has no line break (unless ``allow_no_final_newline``), or its size, modification
+  time or identity changed while it was read. The check runs when the last batch has
+  been read, so a run never computes deletes from a partial file;
+- a path that is not a regular file (a named pipe, a device, a directory) ->
+  :class:`SourceError` at once: a pipe would block the run, and can only be read once.
 
 Speed: records are parsed by :mod:`csv` on a text stream and picked with
 :func:`operator.itemgetter` a whole batch at a time; per-row Python code runs only for
@@ -28,6 +34,7 @@ import codecs
 import csv
 import io
 import os
+import stat
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice, repeat
 from operator import itemgetter
@@ -57,6 +64,17 @@ _BOMS = (
 )
 _RESCAN_CHUNK = 1 << 20
 _SNIFF_BYTES = 64 * 1024
+#: longest field accepted, in characters (the csv module's default is 131,072): a real
+#: value may be long (a JSON document, a base64 image), but an unterminated quote must not
+#: swallow a 1 GB file into memory before it is reported
+FIELD_SIZE_LIMIT = 64 * 1024 * 1024
+_FILE_KINDS = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 class CsvSource:
@@ -64,6 +82,8 @@ class CsvSource:
 
     ``encoding`` is any Python text codec; ``utf-8`` (the default) also strips a UTF-8
     byte-order mark. ``delimiter`` is one character (``\\t`` and ``tab`` mean a tab).
+    ``allow_no_final_newline`` accepts a file whose last line has no line break (by
+    default such a file is refused as possibly still being written).
     """
 
     name: str
@@ -75,8 +95,10 @@ class CsvSource:
         encoding: str = "utf-8",
         delimiter: str = ",",
         batch_size: int = 10_000,
+        allow_no_final_newline: bool = False,
     ) -> None:
         self.name = os.fspath(path)
+        self.allow_no_final_newline = allow_no_final_newline
         self.encoding = encoding
         self._codec = _resolve_codec(encoding)
         self.delimiter = _resolve_delimiter(delimiter)
@@ -89,6 +111,7 @@ class CsvSource:
         self.batch_size = batch_size
         self._header: list[str] | None = None
         self._header_line = 1
+        self._opened_stat: os.stat_result | None = None
 
     def __repr__(self) -> str:
         return (
@@ -288,6 +311,7 @@ class CsvSource:
 
     def _batches(self, indexes: list[int], header: list[str]) -> Iterator[Batch]:
         with self._open() as stream:
+            self._opened_stat = os.fstat(stream.fileno())
             reader = self._reader(stream)
             with self._translate_errors():
                 if self._read_header(reader) != header:
@@ -295,6 +319,7 @@ class CsvSource:
                         "the header changed while the file was being read", file=self.name
                     )
                 yield from self._records(reader, indexes, len(header))
+            self._check_complete(stream, reader.line_num)
 
     def _records(self, reader: Any, indexes: list[int], width: int) -> Iterator[Batch]:
         pick = _Picker(indexes, width)
@@ -358,11 +383,29 @@ class CsvSource:
 
     def _open(self) -> IO[str]:
         try:
-            raw = open(self.name, "rb")  # closed with the text wrapper returned
+            # O_NONBLOCK: opening a named pipe must not wait for a writer; the mode is
+            # checked on the open descriptor, so the path cannot be swapped in between
+            fd = os.open(self.name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
         except OSError as exc:
             raise SourceError(
                 f"cannot open the file: {exc.strerror or exc}", file=self.name
             ) from exc
+        try:
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                kind = next((what for test, what in _FILE_KINDS if test(mode)), "not a file")
+                raise SourceError(
+                    f"the source is not a regular file but {kind}: syncline must see a "
+                    "complete file (it reads the header first, then the rows), so save the "
+                    "data to a file first",
+                    file=self.name,
+                )
+            if hasattr(os, "set_blocking"):
+                os.set_blocking(fd, True)
+            raw = open(fd, "rb")  # owns fd now; closed with the text wrapper returned
+        except BaseException:
+            os.close(fd)
+            raise
         try:
             self._check_bom(raw.peek(4)[:4])
             return io.TextIOWrapper(raw, encoding=self._codec, errors="strict", newline="")
@@ -370,7 +413,41 @@ class CsvSource:
             raw.close()
             raise
 
+    def _check_complete(self, stream: IO[str], last_line: int) -> None:
+        """Refuse a file that may still be being written (see the module docstring)."""
+        fd = stream.fileno()
+        opened = self._opened_stat
+        now = os.fstat(fd)
+        try:
+            named = os.stat(self.name)
+        except OSError:
+            named = None
+        if opened is not None and (
+            (now.st_size, now.st_mtime_ns) != (opened.st_size, opened.st_mtime_ns)
+            or named is None or (named.st_dev, named.st_ino) != (now.st_dev, now.st_ino)
+        ):
+            after = "gone" if named is None else f"{named.st_size} bytes"
+            raise SourceError(
+                f"the file changed while it was being read ({opened.st_size} bytes when "
+                f"opened, now {after}): it is incomplete or still being written. Nothing "
+                "was written; run again once the file is complete",
+                file=self.name,
+            )
+        if self.allow_no_final_newline or now.st_size == 0:
+            return
+        tail = os.pread(fd, 4, max(now.st_size - 4, 0))
+        if not tail.endswith(_line_ends(self._codec)):
+            raise SourceError(
+                f"the file looks incomplete: its last line (line {last_line}) does not end "
+                "with a line break, as a file that is still being written often does. "
+                "Nothing was written. If the file is complete, pass "
+                "--allow-no-final-newline (library: allow_no_final_newline=True)",
+                file=self.name,
+                row=last_line,
+            )
+
     def _reader(self, stream: IO[str]) -> Any:
+        csv.field_size_limit(FIELD_SIZE_LIMIT)  # process-wide; every reader here sets it
         return csv.reader(stream, delimiter=self.delimiter, strict=True)
 
     def _check_bom(self, start: bytes) -> None:
@@ -475,9 +552,12 @@ class CsvSource:
                 f"is still inside quotes at the end of the file (line {end})"
             )
         elif reason.startswith("field larger than field limit"):
+            where = f"line {start}" if start == end else f"lines {start} to {end}"
             message = (
                 f"line {start}: a field of the record starting on line {start} is longer "
-                f"than {csv.field_size_limit()} characters (often an unterminated quote)"
+                f"than {FIELD_SIZE_LIMIT:,} characters, the limit for one value (read "
+                f"{where} so far): usually a quote opened on line {start} that is never "
+                "closed; otherwise the value is too big for syncline"
             )
         else:
             where = f"line {start}" if start == end else f"line {start} (to line {end})"
@@ -534,6 +614,20 @@ class _LineCounter:
         if self._after_cr and text[0] == "\n":
             self.count -= 1
         self._after_cr = text[-1] == "\r"
+
+
+def _line_ends(codec: str) -> tuple[bytes, ...]:
+    """The bytes a line break ends with in ``codec`` (both byte orders where it has two)."""
+    base = "utf-8" if codec == "utf-8-sig" else codec
+    names = [base + "-le", base + "-be"] if base in ("utf-16", "utf-32") else [base]
+    ends = []
+    for name in names:
+        for char in "\n\r":
+            try:
+                ends.append(char.encode(name))
+            except (UnicodeError, LookupError):  # pragma: no cover - a codec without them
+                continue
+    return tuple(ends) or (b"\n", b"\r")
 
 
 def _lines_spanned(row: Sequence[str], delimiter: str) -> int:

@@ -1,4 +1,9 @@
-"""A SQL table or query as a source, read with SQLAlchemy Core in large streamed batches."""
+"""A SQL table or query as a source, read with SQLAlchemy Core in large streamed batches.
+
+A query (``--source-query``) is the user's SQL, run exactly as written: it is handed to the
+driver without parameters, so neither SQLAlchemy (``:name``) nor the driver (``%s``) reads
+placeholders into its string literals or names.
+"""
 
 from __future__ import annotations
 
@@ -36,17 +41,21 @@ class SqlSource:
         if self._owns_engine:
             self.engine.dispose()
 
-    def _selectable(self, conn: sa.Connection) -> sa.FromClause:
-        if self.table_name is not None:
-            if self._table is None:
-                try:
-                    self._table = sa.Table(self.table_name, sa.MetaData(), autoload_with=conn)
-                except sa.exc.NoSuchTableError as exc:
-                    raise ConfigError(f"source table {self.table_name!r} does not exist"
-                                      f" in {mask_url(self.engine.url)}") from exc
-            return self._table
+    def _selectable(self, conn: sa.Connection) -> sa.Table:
+        assert self.table_name is not None
+        if self._table is None:
+            try:
+                self._table = sa.Table(self.table_name, sa.MetaData(), autoload_with=conn)
+            except sa.exc.NoSuchTableError as exc:
+                raise ConfigError(f"source table {self.table_name!r} does not exist"
+                                  f" in {mask_url(self.engine.url)}") from exc
+        return self._table
+
+    def _run_query(self, conn: sa.Connection, **options: Any) -> sa.CursorResult[Any]:
+        """The user's query, as written (no ``:name`` nor ``%s`` placeholders)."""
         assert self.query is not None
-        return sa.text(self.query).columns().subquery("q")
+        return conn.execution_options(no_parameters=True, **options).exec_driver_sql(
+            self.query)
 
     def columns(self) -> list[SourceColumn]:
         if self._columns is None:
@@ -57,7 +66,8 @@ class SqlSource:
                         self._columns = [SourceColumn(c.name, c.type) for c in table.columns]
                     else:
                         assert self.query is not None
-                        result = conn.execute(sa.text(self.query))
+                        # streamed: learning the names must not fetch every row
+                        result = self._run_query(conn, stream_results=True)
                         keys = list(result.keys())
                         result.close()
                         self._columns = [SourceColumn(k) for k in keys]
@@ -75,18 +85,21 @@ class SqlSource:
             with self.engine.connect() as conn:
                 if self.table_name is not None:
                     table = self._selectable(conn)
-                    query: Any = sa.select(*(table.c[f] for f in fields))
+                    result = conn.execution_options(
+                        stream_results=True, yield_per=self.batch_size).execute(
+                        sa.select(*(table.c[f] for f in fields)))
+                    pick = None
                 else:
-                    sub = sa.text(self.query or "").columns(
-                        *(sa.column(c.name) for c in self.columns())).subquery("q")
-                    query = sa.select(*(sub.c[f] for f in fields))
-                result = conn.execution_options(
-                    stream_results=True, yield_per=self.batch_size).execute(query)
+                    result = self._run_query(conn, stream_results=True,
+                                             yield_per=self.batch_size)
+                    names = list(result.keys())
+                    pick = [names.index(f) for f in fields]
                 for part in result.partitions():
                     batch: Batch = []
                     for values in part:
                         row += 1
-                        batch.append((row, tuple(values)))
+                        batch.append((row, tuple(values) if pick is None
+                                       else tuple(values[i] for i in pick)))
                     yield batch
         except sa.exc.DBAPIError as exc:
             raise SourceError(f"reading {self.name} failed after {row} rows: {exc.orig}"

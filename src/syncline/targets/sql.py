@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -49,7 +50,8 @@ class Capabilities:
     #: bulk-load rows into a (staging) table: executemany by default, COPY on PostgreSQL
     bulk_load: Callable[[TargetSession, sa.Table, Sequence[str], Sequence[tuple[Any, ...]]],
                         None] = field(default=lambda *a: _executemany_load(*a))
-    #: CREATE INDEX commits the transaction, even on a temporary table (MySQL/MariaDB)
+    #: CREATE INDEX commits the transaction, even on a temporary table (MySQL/MariaDB); so
+    #: does CREATE TABLE, so a table made by --create-table is dropped if the run fails
     implicit_commit_ddl: bool = False
     #: index the stage by key (nested-loop joins need it; hash joins do not)
     index_stage: bool = True
@@ -120,12 +122,29 @@ def _placeholder(paramstyle: str) -> str:
     return "?" if paramstyle == "qmark" else "%s"
 
 
+def quote_plain(dialect: sa.Dialect, name: str) -> str:
+    """``name`` quoted for a statement the driver runs WITHOUT parameters.
+
+    The dialect's preparer doubles ``%`` where the driver formats parameters (psycopg,
+    PyMySQL) — right for a statement with parameters, wrong without them: COPY and LOAD DATA
+    would then name a column ``a%%b``. Always quoted, so no name is ever read as SQL.
+    """
+    preparer = dialect.identifier_preparer
+    escaped = name.replace(preparer.escape_quote, preparer.escape_to_quote)
+    return preparer.initial_quote + escaped + preparer.final_quote
+
+
+def _plain_table(dialect: sa.Dialect, table: sa.Table) -> str:
+    name = quote_plain(dialect, table.name)
+    return f"{quote_plain(dialect, table.schema)}.{name}" if table.schema else name
+
+
 def _copy_load(session: TargetSession, table: sa.Table, columns: Sequence[str],
                rows: Sequence[tuple[Any, ...]]) -> None:
     """Rows into a PostgreSQL table with COPY (psycopg 3)."""
-    quote = session.conn.dialect.identifier_preparer
-    sql = (f"COPY {quote.format_table(table)}"
-           f" ({', '.join(quote.quote(c) for c in columns)}) FROM STDIN")
+    dialect = session.conn.dialect
+    sql = (f"COPY {_plain_table(dialect, table)}"
+           f" ({', '.join(quote_plain(dialect, c) for c in columns)}) FROM STDIN")
     cursor = session.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         with cursor.copy(sql) as copy:
@@ -143,16 +162,16 @@ def _mysql_load(session: TargetSession, table: sa.Table, columns: Sequence[str],
     if session.info.get("load_data") is False:
         _executemany_load(session, table, columns, rows)
         return
-    quote = session.conn.dialect.identifier_preparer
+    dialect = session.conn.dialect
     with tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="", suffix=".tsv") as f:
         for row in rows:
             f.write("\t".join([_tsv(v) for v in row]))
             f.write("\n")
         f.flush()
-        sql = (f"LOAD DATA LOCAL INFILE '{f.name}' INTO TABLE {quote.format_table(table)}"
+        sql = (f"LOAD DATA LOCAL INFILE '{f.name}' INTO TABLE {_plain_table(dialect, table)}"
                " CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\'"
                " LINES TERMINATED BY '\\n'"
-               f" ({', '.join(quote.quote(c) for c in columns)})")
+               f" ({', '.join(quote_plain(dialect, c) for c in columns)})")
         cursor = session.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             try:
@@ -230,6 +249,22 @@ def make_engine(url: str | sa.Engine) -> sa.Engine:
         raise ConfigError(f"cannot use database URL {mask_url(url)}: {exc}") from exc
 
 
+def sqlite_file(url: sa.engine.URL) -> Path | None:
+    """The database file of a SQLite URL, or None for an in-memory database."""
+    if not url.get_backend_name() == "sqlite":
+        return None
+    database = url.database
+    if not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):  # URI filename (?uri=true)
+        if "mode=memory" in database or database.startswith("file::memory:"):
+            return None
+        database = database[len("file:"):].split("?", 1)[0]
+    if url.query.get("mode") == "memory":
+        return None
+    return Path(database).resolve()
+
+
 def mask_url(url: str | sa.engine.URL) -> str:
     """A URL safe to print: the password is never shown."""
     try:
@@ -251,6 +286,28 @@ class SqlTarget:
         """Close the connection pool, if this target made it."""
         if self._owns_engine:
             self.engine.dispose()
+
+    def require_database(self, *, create: bool = False, dry_run: bool = False) -> None:
+        """Refuse a SQLite target file that does not exist, before anything opens it
+        (connecting would create an empty database: a mistyped path must not look like an
+        empty target). ``create`` (``--create-table``) allows it: creating is the point —
+        but a dry run of it plans against an empty in-memory database instead, so that it
+        creates no file."""
+        path = sqlite_file(self.engine.url)
+        if path is None or path.exists():
+            return
+        if create and dry_run:
+            if self._owns_engine:
+                self.engine.dispose()
+            self.engine = make_engine("sqlite://")
+            self._owns_engine = True
+            return
+        if create:
+            return
+        raise ConfigError(
+            f"the SQLite database file {path} does not exist (a mistyped path?); nothing was"
+            " created. Pass --create-table to create the database and its table",
+            file=str(path))
 
     def session(self, lock_timeout: float = LOCK_TIMEOUT) -> TargetSession:
         try:
@@ -285,6 +342,9 @@ class TargetSession:
         #: seconds any lock wait of the run may last (``--lock-timeout``)
         self.lock_timeout = lock_timeout
         capabilities = target.capabilities
+        #: tables --create-table made that DDL committed at once: dropped if the run fails
+        self.created: list[sa.Table] = []
+        self.committed = False
         self.transaction = conn.begin()
         for statement in capabilities.begin:
             conn.exec_driver_sql(statement)
@@ -323,8 +383,11 @@ class TargetSession:
             for s in specs
         ]
         table = sa.Table(name, self._metadata, *columns)
-        table.create(self.conn)
+        capabilities = self.target.capabilities
+        table.create(self.conn)  # SQLite: inside the run's transaction (Capabilities.begin)
         self._tables[name] = table
+        if capabilities.implicit_commit_ddl:
+            self.created.append(table)
 
     def required_columns(self, name: str) -> list[str]:
         """Columns an insert must give: NOT NULL, no default, not generated."""
@@ -574,25 +637,31 @@ class TargetSession:
                                         table.delete().where(key_in(table, changes.key, keys)))
 
     def _advance_sequences(self, table: sa.Table, fields: Sequence[str]) -> None:
-        """Explicit ids written into a serial/identity column move its sequence past them."""
+        """Explicit ids written into a serial/identity column move its sequence past them.
+
+        Names travel as bound values and compiled expressions, never as SQL text: a table
+        called ``a%b`` or ``ser :x`` must not be re-read as placeholders.
+        """
+        from sqlalchemy.dialects.postgresql import REGCLASS
+
+        # pg_get_serial_sequence parses its first argument as a (quoted) qualified name,
+        # and takes the second as the column's name as it is
+        table_text = _plain_table(self.conn.dialect, table)
         for column in table.columns:
             if column.name not in fields or not isinstance(column.type, sa.Integer):
                 continue
-            quote = self.conn.dialect.identifier_preparer
-            seq = self.conn.execute(
-                sa.text("SELECT pg_get_serial_sequence(:t, :c)"),
-                {"t": quote.format_table(table), "c": column.name},
-            ).scalar()
+            seq = self.conn.execute(sa.select(
+                sa.func.pg_get_serial_sequence(sa.literal(table_text, sa.Text),
+                                               sa.literal(column.name, sa.Text)))).scalar()
             if seq is None:
                 continue
-            # setval is not transactional: a rolled-back run leaves a gap, never a clash
-            self.conn.execute(
-                sa.text(
-                    f"SELECT setval(:seq, GREATEST((SELECT max({quote.quote(column.name)})"
-                    f" FROM {quote.format_table(table)}), (SELECT last_value FROM {seq})))"
-                ),
-                {"seq": seq},
-            )
+            regclass = sa.cast(sa.literal(seq, sa.Text), REGCLASS)
+            highest = sa.select(sa.func.max(table.c[column.name])).scalar_subquery()
+            # setval is not transactional: a rolled-back run leaves a gap, never a clash.
+            # pg_sequence_last_value is NULL before the first nextval; GREATEST skips NULLs,
+            # and setval(NULL) does nothing (an empty table, a fresh sequence)
+            self.conn.execute(sa.select(sa.func.setval(regclass, sa.func.greatest(
+                highest, sa.func.pg_sequence_last_value(regclass)))))
 
     # -- ending -------------------------------------------------------------
     def commit(self) -> None:
@@ -600,6 +669,7 @@ class TargetSession:
             self.transaction.commit()
         except sa.exc.DBAPIError as exc:
             raise translate(exc, f"commit failed on {self.target.name}") from exc
+        self.committed = True
 
     def rollback(self) -> None:
         if self.transaction.is_active:
@@ -611,6 +681,8 @@ class TargetSession:
             if self.conn.in_transaction():  # a failed commit leaves one begun
                 self.conn.rollback()
             self._drop_temporary()
+            if not self.committed:
+                self._drop_created()
         finally:
             self.conn.close()
 
@@ -619,6 +691,21 @@ class TargetSession:
         quote = self.conn.dialect.identifier_preparer
         self.conn.exec_driver_sql(self.target.capabilities.drop_temporary.format(
             quote.quote(name)))
+
+    def _drop_created(self) -> None:
+        """Drop the tables this failed run created where DDL commits at once (MariaDB):
+        the run was one transaction, so it leaves nothing — unless someone else has
+        written rows to the new table meanwhile, which are never dropped."""
+        if not self.created or self.conn.invalidated:
+            return
+        for table in self.created:
+            try:
+                with self.conn.begin():
+                    if self.conn.execute(sa.select(sa.literal(1)).select_from(table)
+                                         .limit(1)).first() is None:
+                        table.drop(self.conn)
+            except sa.exc.SQLAlchemyError:
+                pass  # the run's own error is the one to report
 
     def _drop_temporary(self) -> None:
         """A pooled connection must not carry a run's stages into the next run."""
