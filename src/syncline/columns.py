@@ -26,6 +26,28 @@ ColumnFn = Callable[[list[Any]], list[Any]]
 
 
 def column_coercer(spec: ColumnSpec, options: TypeOptions) -> ColumnFn:
+    coerce = _column_coercer(spec, options)
+    tokens = options.null_tokens
+    if not tokens:
+        return coerce
+    # a missing-value token reads as the empty string would (NULL, or "" in text with
+    # empty_as_null off) — except that it is always NULL, which is what the value coercer
+    # gives it; tokens are rare, so a batch holding one goes the per-value way
+    one = source_coercer(spec, options)
+    stripped = {t for t in tokens if t == t.strip()}
+
+    def with_tokens(values: list[Any]) -> list[Any]:
+        try:
+            found = not stripped.isdisjoint(values) or any(
+                v.strip() in tokens for v in values if v.__class__ is str and v != v.strip())
+        except TypeError:  # unhashable values from a SQL source (dicts for JSON)
+            found = True
+        return list(map(one, values)) if found else coerce(values)
+
+    return with_tokens
+
+
+def _column_coercer(spec: ColumnSpec, options: TypeOptions) -> ColumnFn:
     one = source_coercer(spec, options)
 
     def slow(values: list[Any]) -> list[Any]:
@@ -43,9 +65,10 @@ def column_coercer(spec: ColumnSpec, options: TypeOptions) -> ColumnFn:
 
 
 def _text(spec: ColumnSpec, options: TypeOptions, slow: ColumnFn) -> ColumnFn:
-    if not options.strip_text:
+    if not options.strips or spec.choices is not None:
         return slow
     length, empty_as_null = spec.length, options.empty_as_null
+    nul_allowed, max_bytes = spec.nul_allowed, spec.max_bytes
 
     def coerce(values: list[Any]) -> list[Any]:
         try:
@@ -61,6 +84,10 @@ def _text(spec: ColumnSpec, options: TypeOptions, slow: ColumnFn) -> ColumnFn:
             texts = out
         if length is not None and texts and max(map(len, texts)) > length:
             return slow(values)  # raises, naming the value
+        if not nul_allowed and any("\x00" in t for t in texts):
+            return slow(values)
+        if max_bytes is not None and texts and max(map(len, texts)) * 4 > max_bytes:
+            return slow(values)
         return out
 
     return coerce

@@ -44,8 +44,13 @@ class Capabilities:
     implicit_commit_ddl: bool = False
     #: index the stage by key (nested-loop joins need it; hash joins do not)
     index_stage: bool = True
-    #: statements that tune the run's transaction (PostgreSQL: room for hash joins)
+    #: statements that tune the run's session (PostgreSQL: room for hash joins; MySQL: a
+    #: strict sql_mode, so no value is ever truncated, zeroed or replaced)
     session_setup: tuple[str, ...] = ()
+    #: statements that give a pooled connection back as it was before the run
+    session_teardown: tuple[str, ...] = ()
+    #: raises when a write left warnings (a data change the server made on its own)
+    check_warnings: Callable[[Any, str], None] | None = None
     #: copy the staged rows into key order before joining (nested-loop joins)
     sort_stage: bool = False
     #: gather statistics on a freshly loaded stage (temp tables are never auto-analysed)
@@ -59,14 +64,48 @@ class Capabilities:
 def capabilities_for(dialect_name: str) -> Capabilities:
     if dialect_name == "postgresql":
         return Capabilities(manual_sequences=True, open_cursor=_psycopg_server_cursor,
+                            comparable=_pg_comparable,
                             bulk_load=_copy_load, analyze=_analyze, index_stage=False,
                             session_setup=("SET LOCAL work_mem = '256MB'",))
     if dialect_name in ("mysql", "mariadb"):
         return Capabilities(case_insensitive_keys=True, open_cursor=_pymysql_server_cursor,
                             comparable=_mysql_comparable, implicit_commit_ddl=True,
                             bulk_load=_mysql_load,
-                            drop_temporary="DROP TEMPORARY TABLE IF EXISTS {}")
+                            drop_temporary="DROP TEMPORARY TABLE IF EXISTS {}",
+                            session_setup=MYSQL_STRICT_SETUP,
+                            session_teardown=MYSQL_STRICT_TEARDOWN,
+                            check_warnings=_mysql_check_warnings)
     return Capabilities(sort_stage=True)
+
+
+#: the user's sql_mode plus strict mode for this session, restored when the run ends: a
+#: permissive mode turns a bad value into '?', zeros, '' or a truncated string with a warning
+MYSQL_STRICT_SETUP = (
+    "SET @syncline_sql_mode = @@SESSION.sql_mode",
+    "SET SESSION sql_mode = CONCAT_WS(',', NULLIF(REPLACE(REPLACE(@@SESSION.sql_mode,"
+    " 'ALLOW_INVALID_DATES', ''), 'PAD_CHAR_TO_FULL_LENGTH', ''), ''),"
+    " 'STRICT_ALL_TABLES', 'NO_ZERO_IN_DATE', 'NO_ZERO_DATE', 'ERROR_FOR_DIVISION_BY_ZERO')",
+)
+MYSQL_STRICT_TEARDOWN = ("SET SESSION sql_mode = @syncline_sql_mode",)
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "LOAD")
+
+
+def _mysql_check_warnings(cursor: Any, statement: str) -> None:
+    """Raise for a write the server changed on its own (a warning; notes are harmless)."""
+    if not getattr(cursor, "warning_count", 0) or not statement.lstrip()[:7].upper().startswith(
+            _WRITES):
+        return
+    own = cursor.connection.cursor()  # the statement's cursor may still hold its result
+    try:
+        own.execute("SHOW WARNINGS")
+        problems = [f"{row[2]} (code {row[1]})" for row in own.fetchall()
+                    if str(row[0]).lower() != "note"]
+    finally:
+        own.close()
+    if problems:
+        more = f" and {len(problems) - 3} more" if len(problems) > 3 else ""
+        raise TargetError(f"the server changed values while writing: {'; '.join(problems[:3])}"
+                          f"{more} (nothing was written)")
 
 
 def _analyze(session: TargetSession, table: sa.Table) -> None:
@@ -82,8 +121,16 @@ def _executemany_load(session: TargetSession, table: sa.Table, columns: Sequence
     sql = (f"INSERT INTO {quote.format_table(table)}"
            f" ({', '.join(quote.quote(c) for c in columns)}) VALUES ({marks})")
     cursor = session.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    check = session.target.capabilities.check_warnings
     try:
-        cursor.executemany(sql, rows)
+        if check is None:
+            cursor.executemany(sql, rows)
+        else:  # warnings are per statement: check every batch the driver sends
+            for start in range(0, len(rows), KEY_BATCH):
+                cursor.executemany(sql, rows[start:start + KEY_BATCH])
+                check(cursor, sql)
+    except session.conn.dialect.loaded_dbapi.Error as exc:
+        raise translate(sa.exc.DBAPIError(sql, None, exc), "staging rows") from exc
     finally:
         cursor.close()
 
@@ -117,9 +164,13 @@ def _mysql_load(session: TargetSession, table: sa.Table, columns: Sequence[str],
         return
     quote = session.conn.dialect.identifier_preparer
     with tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="", suffix=".tsv") as f:
-        for row in rows:
-            f.write("\t".join([_tsv(v) for v in row]))
-            f.write("\n")
+        try:
+            for row in rows:
+                f.write("\t".join([_tsv(v) for v in row]))
+                f.write("\n")
+        except TypeError:  # binary values: LOAD DATA's text file cannot carry them
+            _executemany_load(session, table, columns, rows)
+            return
         f.flush()
         sql = (f"LOAD DATA LOCAL INFILE '{f.name}' INTO TABLE {quote.format_table(table)}"
                " CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\'"
@@ -171,6 +222,14 @@ def _mysql_comparable(column: Any) -> Any:
     return column
 
 
+def _pg_comparable(column: Any) -> Any:
+    from sqlalchemy.dialects import postgresql
+
+    if isinstance(column.type, sa.JSON) and not isinstance(column.type, postgresql.JSONB):
+        return sa.cast(column, postgresql.JSONB)  # json has no equality operator
+    return column
+
+
 def _psycopg_server_cursor(connection: Any) -> Any:
     return connection.cursor(name="syncline_read")
 
@@ -193,7 +252,7 @@ def make_engine(url: str | sa.Engine) -> sa.Engine:
         parsed = sa.engine.make_url(url)
         # PyMySQL sends a staging file with LOAD DATA LOCAL only when allowed to
         extra: dict[str, Any] = {}
-        if parsed.drivername == "mysql+pymysql":
+        if parsed.drivername == "mysql+pymysql" and "local_infile" not in parsed.query:
             extra["connect_args"] = {"local_infile": True}
         elif parsed.drivername == "postgresql+psycopg" and "application_name" not in parsed.query:
             extra["connect_args"] = {"application_name": "syncline"}  # visible to the DBA
@@ -250,6 +309,13 @@ class TargetSession:
         self.transaction = conn.begin()
         for statement in target.capabilities.session_setup:
             conn.exec_driver_sql(statement)
+        if target.capabilities.check_warnings is not None:
+            sa.event.listen(conn, "after_cursor_execute", self._check_warnings)
+
+    def _check_warnings(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        check = self.target.capabilities.check_warnings
+        if check is not None:
+            check(cursor, statement)
 
     # -- schema -------------------------------------------------------------
     def has_table(self, name: str) -> bool:
@@ -458,8 +524,23 @@ class TargetSession:
             if self.conn.in_transaction():  # a failed commit leaves one begun
                 self.conn.rollback()
             self._drop_temporary()
+            self._teardown()
         finally:
             self.conn.close()
+
+    def _teardown(self) -> None:
+        capabilities = self.target.capabilities
+        if capabilities.check_warnings is not None:
+            sa.event.remove(self.conn, "after_cursor_execute", self._check_warnings)
+        if not capabilities.session_teardown or self.conn.invalidated:
+            return
+        try:
+            for statement in capabilities.session_teardown:
+                self.conn.exec_driver_sql(statement)
+            if self.conn.in_transaction():
+                self.conn.commit()
+        except sa.exc.SQLAlchemyError:
+            self.conn.invalidate()  # a new connection starts with the server's settings
 
     def _drop_temporary(self) -> None:
         """A pooled connection must not carry a run's stages into the next run."""
