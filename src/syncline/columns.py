@@ -34,14 +34,12 @@ def column_coercer(spec: ColumnSpec, options: TypeOptions) -> ColumnFn:
     # empty_as_null off) — except that it is always NULL, which is what the value coercer
     # gives it; tokens are rare, so a batch holding one goes the per-value way
     one = source_coercer(spec, options)
-    stripped = {t for t in tokens if t == t.strip()}
 
     def with_tokens(values: list[Any]) -> list[Any]:
         try:
-            found = not stripped.isdisjoint(values) or any(
-                v.strip() in tokens for v in values if v.__class__ is str and v != v.strip())
-        except TypeError:  # unhashable values from a SQL source (dicts for JSON)
-            found = True
+            found = not tokens.isdisjoint(map(str.strip, values))
+        except TypeError:  # None or typed values from a SQL source
+            found = any(v.__class__ is str and v.strip() in tokens for v in values)
         return list(map(one, values)) if found else coerce(values)
 
     return with_tokens
@@ -84,7 +82,7 @@ def _text(spec: ColumnSpec, options: TypeOptions, slow: ColumnFn) -> ColumnFn:
             texts = out
         if length is not None and texts and max(map(len, texts)) > length:
             return slow(values)  # raises, naming the value
-        if not nul_allowed and any("\x00" in t for t in texts):
+        if not nul_allowed and "\x00" in "".join(texts):
             return slow(values)
         if max_bytes is not None and texts and max(map(len, texts)) * 4 > max_bytes:
             return slow(values)

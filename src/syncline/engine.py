@@ -178,7 +178,8 @@ def make_key_tuple(key: Any) -> Key:
 def fold_key(plan: Plan, key: Key) -> Key:
     if not any(plan.fold_key):
         return key
-    return tuple(p.casefold() if f and isinstance(p, str) else p
+    # MySQL/MariaDB's default collations ignore case and (PAD SPACE) trailing spaces
+    return tuple(p.rstrip(" ").casefold() if f and isinstance(p, str) else p
                  for p, f in zip(key, plan.fold_key, strict=True))
 
 

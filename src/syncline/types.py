@@ -70,7 +70,11 @@ The rules (also in ``docs/types.md``)::
                 date/datetime/time in ISO format; bytes are an error. Text that looks like
                 a number is kept as it is: "66" stays "66", "007" stays "007". Longer than
                 the column's length (in characters, after stripping) is an error.
-    other       -> the value unchanged (JSON, binary, UUID, intervals...).
+    json, uuid, interval, binary -> see :mod:`syncline.structured`.
+    other       -> the value unchanged (arrays, ranges...).
+
+Whitespace, missing-value tokens, CHAR(n), 4-byte floats and the checks against column
+limits (NUL, ENUM, MySQL TEXT bytes, TIMESTAMP range) are described in ``docs/types.md``.
 
 :func:`syncline.inference.infer_spec` picks a column type from a sample of CSV text when
 syncline creates a table: integer when every non-empty value is a whole number without
@@ -176,6 +180,9 @@ class ColumnSpec:
     fixed: bool = False
     #: 32 for a 4-byte REAL/FLOAT column: values are compared as the column stores them
     float_bits: int = 64
+    #: significant digits the server returns for a float (MySQL FLOAT: 6); values are
+    #: compared and written at that precision, or a re-sync would update them every time
+    float_digits: int | None = None
     #: False where the database refuses the NUL character in text (PostgreSQL)
     nul_allowed: bool = True
     #: the most bytes (UTF-8) a text column holds (MySQL TINYTEXT/TEXT/MEDIUMTEXT)
@@ -231,7 +238,9 @@ class ColumnSpec:
             real = dialect_name != "sqlite" and (
                 isinstance(t, sa.REAL) or (is_mysql and isinstance(t, mysql.FLOAT))
                 or (t.precision is not None and t.precision <= 24))
-            return cls(kind="float", float_bits=32 if real else 64, **base)
+            digits = 6 if real and is_mysql else None
+            return cls(kind="float", float_bits=32 if real else 64, float_digits=digits,
+                       **base)
         if isinstance(t, sa.Numeric):
             scale = t.scale if t.scale is not None or t.precision is None else 0
             return cls(kind="decimal", precision=t.precision, scale=scale, **base)
@@ -483,6 +492,7 @@ def _src_decimal(spec: ColumnSpec, options: TypeOptions) -> Fn:
 def _src_float(spec: ColumnSpec, options: TypeOptions) -> Fn:
     what = "a number"
     real = spec.float_bits == 32
+    digits = f".{spec.float_digits}g" if spec.float_digits else None
 
     def coerce(raw: Any) -> Any:
         if raw is None:
@@ -515,7 +525,8 @@ def _src_float(spec: ColumnSpec, options: TypeOptions) -> Fn:
             raise _error(spec, raw, f"{_q(raw)} is not a finite number")
         if real:
             try:
-                return structured.to_float32(v)
+                v = structured.to_float32(v)
+                return structured.to_float32(float(format(v, digits))) if digits else v
             except OverflowError:
                 raise _error(spec, raw, f"{_q(raw)} is too large for a 4-byte real column"
                              ) from None
