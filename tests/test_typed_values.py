@@ -331,3 +331,86 @@ def test_json_kept_for_json_columns_of_every_dialect(any_engine: sa.Engine,
             assert parsed == [{"b": 2, "a": [1, "x"]}, {"z": None}], engine
     finally:
         drop_table(any_engine, table_name)
+
+
+# -- found by trying to break it --------------------------------------------------------------
+
+def test_typed_keys_that_mysql_calls_equal_are_duplicates_not_a_crash(
+        pg_engine: sa.Engine, mysql_engine: sa.Engine, table_name: str) -> None:
+    """A typed source keeps 'a ' apart from 'a'; MariaDB's PAD SPACE, case-insensitive
+    collation does not: a duplicate key error listing both rows, on both engines."""
+    with pg_engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE TABLE {table_name} (k varchar(10) PRIMARY KEY, v text)")
+        conn.exec_driver_sql(f"INSERT INTO {table_name} VALUES ('a', '1'), ('A ', '2'),"
+                             " ('b', ' keep ')")
+    with mysql_engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE TABLE {table_name} (k VARCHAR(10) PRIMARY KEY,"
+                             " v VARCHAR(10))")
+    try:
+        for engine in ENGINES:
+            proc = run_cli("sync", engine_url(pg_engine), engine_url(mysql_engine),
+                           "--source-table", table_name, "--table", table_name, "--key", "k",
+                           "--engine", engine)
+            assert proc.returncode == 1, (engine, proc.stderr)
+            assert "duplicate key" in proc.stderr and "unexpected" not in proc.stderr, \
+                (engine, proc.stderr)
+        args = ["sync", engine_url(pg_engine), engine_url(mysql_engine), "--source-table",
+                table_name, "--table", table_name, "--key", "k", "--on-duplicate", "first"]
+        # (the in-database engine's --on-duplicate with keys that only the collation calls
+        # equal is the staging SQL's business: not checked here)
+        run_json(*args, "--engine", "memory")
+        assert counts(run_json(*args, "--engine", "memory"), table_name) == (0, 0, 0)
+        with mysql_engine.connect() as conn:
+            rows = dict(conn.exec_driver_sql(f"SELECT k, v FROM {table_name}").all())
+        assert rows == {"a": "1", "b": " keep "}
+    finally:
+        drop_table(pg_engine, table_name)
+        drop_table(mysql_engine, table_name)
+
+
+def test_sqlite_typed_source_is_copied_exactly(tmp_path: Path, table_name: str) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        for name in ("src", "dst"):
+            conn.exec_driver_sql(f"CREATE TABLE {name} (k TEXT PRIMARY KEY, v TEXT)")
+        conn.exec_driver_sql("INSERT INTO src VALUES ('a', ''), ('b', '  '), ('c', ' x ')")
+    try:
+        for mode in ENGINES:
+            with engine.begin() as conn:
+                conn.exec_driver_sql("DELETE FROM dst")
+            args = ["sync", url, url, "--source-table", "src", "--table", "dst", "--key", "k",
+                    "--engine", mode]
+            assert counts(run_json(*args), "dst") == (3, 0, 0)
+            with engine.connect() as conn:
+                assert conn.exec_driver_sql("SELECT k, v FROM dst ORDER BY k").all() == [
+                    ("a", ""), ("b", "  "), ("c", " x ")]
+            assert counts(run_json(*args), "dst") == (0, 0, 0)
+            assert counts(run_json(*args, "--strip-whitespace"), "dst") == (0, 3, 0)
+    finally:
+        engine.dispose()
+
+
+def test_mariadb_uuid_and_binary_columns(mysql_engine: sa.Engine, table_name: str,
+                                         tmp_path: Path) -> None:
+    with mysql_engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE TABLE {table_name} (id INTEGER PRIMARY KEY, u UUID,"
+                             " b VARBINARY(4), r FLOAT)")
+    path = write_csv(tmp_path / "u.csv", ["id", "u", "b", "r"], [
+        ["1", "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11", "\\x00ff", "3.14159265"],
+        ["2", "", "\\x0102030405", "1e-50"]])
+    try:
+        for engine in ENGINES:
+            args = ["sync", str(path), engine_url(mysql_engine), "--table", table_name,
+                    "--key", "id", "--engine", engine]
+            proc = run_cli(*args)
+            assert proc.returncode == 1 and "row 3" in proc.stderr, proc.stderr
+            assert "column b" in proc.stderr and "column r" not in proc.stderr, proc.stderr
+            args += ["--on-error", "skip", "--rejects", str(tmp_path / "r.csv")]
+            assert counts(run_json(*args), table_name)[:2] in ((1, 0), (0, 0)), engine
+            assert counts(run_json(*args), table_name) == (0, 0, 0), engine
+        with mysql_engine.connect() as conn:
+            row = conn.exec_driver_sql(f"SELECT u, b FROM {table_name}").one()
+        assert row == ("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", b"\x00\xff")
+    finally:
+        drop_table(mysql_engine, table_name)

@@ -525,8 +525,11 @@ def _src_float(spec: ColumnSpec, options: TypeOptions) -> Fn:
             raise _error(spec, raw, f"{_q(raw)} is not a finite number")
         if real:
             try:
-                v = structured.to_float32(v)
-                return structured.to_float32(float(format(v, digits))) if digits else v
+                v32 = structured.to_float32(v)
+                if v32 == 0.0 and v != 0.0:
+                    raise _error(spec, raw, f"{_q(raw)} is too small for a 4-byte real column"
+                                            " (it would be stored as 0)")
+                return structured.to_float32(float(format(v32, digits))) if digits else v32
             except OverflowError:
                 raise _error(spec, raw, f"{_q(raw)} is too large for a 4-byte real column"
                              ) from None
