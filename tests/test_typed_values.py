@@ -18,8 +18,10 @@ import sqlalchemy as sa
 
 from conftest import drop_table, engine_url
 from helpers import run_cli, run_json, write_csv
-from syncline import Handler, Importer, IterableSource, RunOptions
-from syncline.errors import SynclineError
+from syncline import Handler, Importer, IterableSource, RunOptions, TypeOptions
+from syncline.columns import column_coercer
+from syncline.errors import CoercionError, SynclineError
+from syncline.types import ColumnSpec, source_coercer
 
 ENGINES = ("memory", "database")
 
@@ -172,8 +174,6 @@ def test_null_tokens(any_engine: sa.Engine, table_name: str, tmp_path: Path) -> 
 
 
 def test_null_tokens_in_the_library(sqlite_engine: sa.Engine, table_name: str) -> None:
-    from syncline import TypeOptions
-
     with sqlite_engine.begin() as conn:
         conn.exec_driver_sql(f"CREATE TABLE {table_name} (k INTEGER PRIMARY KEY, n INTEGER)")
     importer = Importer(table=table_name, key=("k",),
@@ -414,3 +414,45 @@ def test_mariadb_uuid_and_binary_columns(mysql_engine: sa.Engine, table_name: st
         assert row == ("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", b"\x00\xff")
     finally:
         drop_table(mysql_engine, table_name)
+
+
+@pytest.mark.parametrize("spec", [
+    ColumnSpec("t", "text"), ColumnSpec("t", "text", length=4, nul_allowed=False),
+    ColumnSpec("t", "text", max_bytes=8), ColumnSpec("t", "text", length=3, fixed=True)],
+    ids=["plain", "pg", "tinytext", "char"])
+def test_exact_text_column_path_equals_the_rule_book(spec: ColumnSpec) -> None:
+    """Typed sources have their own whole-column path: it must equal the per-value rules."""
+    typed = TypeOptions(typed_source=True)
+    one, column = source_coercer(spec, typed), column_coercer(spec, typed)
+    batches: list[list[Any]] = [
+        ["a", "", "  ", " b ", None], ["abc", "ab  "], ["a\x00"], ["ééééé"], [1, "x"],
+        [b"x"], [{"a": 1}]]
+    for batch in batches:
+        try:
+            expected: Any = [one(v) for v in batch]
+        except CoercionError as exc:
+            expected = exc.message
+        try:
+            got: Any = column(batch)
+        except CoercionError as exc:
+            got = exc.message
+        assert got == expected, batch
+
+
+@pytest.mark.parametrize("kind", ["text", "integer", "boolean", "decimal"])
+def test_null_tokens_column_path_equals_the_rule_book(kind: str) -> None:
+    spec = ColumnSpec("c", kind, precision=6, scale=2) if kind == "decimal" else \
+        ColumnSpec("c", kind)
+    options = TypeOptions(null_tokens=frozenset({"NA", "\\N"}))
+    one, column = source_coercer(spec, options), column_coercer(spec, options)
+    good = {"text": "x", "integer": "1", "boolean": "yes", "decimal": "1.50"}[kind]
+    for batch in ([good, "NA", " NA "], [good, "\\N"], [good, ""], [good, "na"], [good, None]):
+        try:
+            expected: Any = [one(v) for v in batch]
+        except CoercionError as exc:
+            expected = exc.message
+        try:
+            got: Any = column(list(batch))
+        except CoercionError as exc:
+            got = exc.message
+        assert got == expected, batch

@@ -63,7 +63,11 @@ def _column_coercer(spec: ColumnSpec, options: TypeOptions) -> ColumnFn:
 
 
 def _text(spec: ColumnSpec, options: TypeOptions, slow: ColumnFn) -> ColumnFn:
-    if not options.strips or spec.choices is not None:
+    if spec.choices is not None:
+        return slow
+    if not options.strips:
+        if options.typed_source and not spec.fixed:
+            return _exact_text(spec, slow)
         return slow
     length, empty_as_null = spec.length, options.empty_as_null
     nul_allowed, max_bytes = spec.nul_allowed, spec.max_bytes
@@ -87,6 +91,32 @@ def _text(spec: ColumnSpec, options: TypeOptions, slow: ColumnFn) -> ColumnFn:
         if max_bytes is not None and texts and max(map(len, texts)) * 4 > max_bytes:
             return slow(values)
         return out
+
+    return coerce
+
+
+def _exact_text(spec: ColumnSpec, slow: ColumnFn) -> ColumnFn:
+    """Text from a typed source, copied exactly: only the column's limits are checked."""
+    length, nul_allowed, max_bytes = spec.length, spec.nul_allowed, spec.max_bytes
+
+    def coerce(values: list[Any]) -> list[Any]:
+        texts = values
+        try:
+            joined = "".join(texts)  # TypeError: NULLs or values that are not str
+        except TypeError:
+            texts = [v for v in values if v is not None]
+            try:
+                joined = "".join(texts)
+            except TypeError:
+                return slow(values)
+        if not nul_allowed and "\x00" in joined:
+            return slow(values)
+        if (length is not None or max_bytes is not None) and texts:
+            longest = max(map(len, texts))
+            if (length is not None and longest > length) or (
+                    max_bytes is not None and longest * 4 > max_bytes):
+                return slow(values)  # raises, naming the value
+        return list(values)
 
     return coerce
 
