@@ -7,7 +7,8 @@ re-sync compares equal and both diff engines store the same value::
     json        -> the JSON text with sorted keys and no spaces (``{"a":1}``): a str from a
                 file or a text column is parsed as JSON; a dict, list, number or bool from
                 a SQL source is taken as the JSON value it is. JSON null is SQL NULL.
-                Invalid JSON, NaN/Infinity, and (PostgreSQL) a \\u0000 are errors.
+                Invalid JSON, NaN/Infinity, a number a float cannot hold exactly, and
+                (PostgreSQL) a \\u0000 are errors.
                 to_db gives the parsed value, which the column type serializes.
     uuid        -> uuid.UUID, from any spelling Python reads (any case, braces,
                 ``urn:uuid:``, no hyphens). Anything else is an error.
@@ -26,6 +27,7 @@ import re
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from syncline.errors import CoercionError
@@ -56,6 +58,15 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _exact_float(text: str) -> float:
+    """A JSON number with a fraction or exponent, refused where a float would change it."""
+    value = float(text)
+    if Decimal(text) != Decimal(repr(value)):
+        raise ValueError(f"the number {text} has more digits than syncline compares"
+                         " exactly (15-17 significant digits)")
+    return value
+
+
 def _dump(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       allow_nan=False)
@@ -82,7 +93,8 @@ def src_json(spec: ColumnSpec, options: TypeOptions) -> Fn:
                 _blank(spec, options, raw, what)
                 return None
             try:
-                value = json.loads(raw, parse_constant=_no_constant)
+                value = json.loads(raw, parse_constant=_no_constant,
+                                   parse_float=_exact_float)
             except ValueError as exc:
                 hint = (" (a JSON column of a --source-query: cast it to text in the query)"
                         if options.typed_source else "")
