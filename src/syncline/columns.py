@@ -20,6 +20,7 @@ from syncline.types import (
     ColumnSpec,
     TypeOptions,
     source_coercer,
+    unstorable,
 )
 
 ColumnFn = Callable[[list[Any]], list[Any]]
@@ -65,6 +66,27 @@ def _column_coercer(spec: ColumnSpec, options: TypeOptions) -> ColumnFn:
 def _text(spec: ColumnSpec, options: TypeOptions, slow: ColumnFn) -> ColumnFn:
     if spec.choices is not None:
         return slow
+    if spec.charset is not None and unstorable(spec) is not None:
+        return _charset_checked(spec, _text_fast(spec, options, slow), slow)
+    return _text_fast(spec, options, slow)
+
+
+def _charset_checked(spec: ColumnSpec, fast: ColumnFn, slow: ColumnFn) -> ColumnFn:
+    unfit = unstorable(spec)
+    assert unfit is not None
+
+    def coerce(values: list[Any]) -> list[Any]:
+        out = fast(values)
+        try:
+            joined = "".join([v for v in out if v is not None])
+        except TypeError:
+            return slow(values)
+        return slow(values) if unfit(joined) is not None else out
+
+    return coerce
+
+
+def _text_fast(spec: ColumnSpec, options: TypeOptions, slow: ColumnFn) -> ColumnFn:
     if not options.strips:
         if options.typed_source and not spec.fixed:
             return _exact_text(spec, slow)

@@ -187,6 +187,9 @@ class ColumnSpec:
     nul_allowed: bool = True
     #: the most bytes (UTF-8) a text column holds (MySQL TINYTEXT/TEXT/MEDIUMTEXT)
     max_bytes: int | None = None
+    #: the column's character set where it cannot hold every character (MySQL utf8mb3,
+    #: latin1, ascii); other character sets are not checked
+    charset: str | None = None
     #: the values an ENUM column allows
     choices: tuple[str, ...] | None = None
     #: ENUM values match whatever their case (MySQL/MariaDB), stored as declared
@@ -776,6 +779,7 @@ def _src_text(spec: ColumnSpec, options: TypeOptions) -> Fn:
     blank_is_null = empty_as_null and not strip
     fixed, nul_allowed, max_bytes = spec.fixed, spec.nul_allowed, spec.max_bytes
     choices = _choices(spec)
+    unfit = unstorable(spec)
 
     def coerce(raw: Any) -> Any:
         if raw is None:
@@ -807,6 +811,12 @@ def _src_text(spec: ColumnSpec, options: TypeOptions) -> Fn:
             if size > max_bytes:
                 raise _error(spec, raw, f"{_q(s[:30] + '...')} is {size} bytes long in"
                                         f" UTF-8; the column holds at most {max_bytes}")
+        if unfit is not None:
+            bad = unfit(s)
+            if bad is not None:
+                raise _error(spec, raw, f"{_q(s[:40])} contains {bad!r}"
+                                        f" (U+{ord(bad):04X}), which the column's character"
+                                        f" set {spec.charset} cannot hold")
         if choices is not None:
             found = choices.get(s)
             if found is None:
@@ -818,6 +828,34 @@ def _src_text(spec: ColumnSpec, options: TypeOptions) -> Fn:
         return s
 
     return coerce
+
+
+#: MySQL character sets that cannot hold every character -> the Python codec (None: the
+#: Basic Multilingual Plane, what MySQL's 3-byte utf8 holds)
+_NARROW_CHARSETS: dict[str, str | None] = {"utf8": None, "utf8mb3": None, "ucs2": None,
+                                           "latin1": "cp1252", "ascii": "ascii"}
+
+
+def unstorable(spec: ColumnSpec) -> Callable[[str], str | None] | None:
+    """A function giving the first character of a text the column's character set cannot
+    store (None when all fit), or None when the column holds every character."""
+    if spec.charset is None or spec.charset.lower() not in _NARROW_CHARSETS:
+        return None
+    codec = _NARROW_CHARSETS[spec.charset.lower()]
+    if codec is None:
+        def bmp(s: str) -> str | None:
+            if s.isascii() or max(s) <= "\uffff":
+                return None
+            return next(c for c in s if c > "\uffff")
+        return bmp
+
+    def encodable(s: str) -> str | None:
+        try:
+            s.encode(codec)
+        except UnicodeEncodeError as exc:
+            return s[exc.start]
+        return None
+    return encodable
 
 
 def _choices(spec: ColumnSpec) -> dict[str, str] | None:

@@ -8,6 +8,7 @@ Dialect differences live in :class:`Capabilities`, never in the engine.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import operator
 import tempfile
@@ -51,6 +52,9 @@ class Capabilities:
     session_teardown: tuple[str, ...] = ()
     #: raises when a write left warnings (a data change the server made on its own)
     check_warnings: Callable[[Any, str], None] | None = None
+    #: (column, character set) of a table's text columns, where the character set may not
+    #: hold every character (MySQL: utf8mb3, latin1)
+    column_charsets: Callable[[TargetSession, str], list[tuple[str, str]]] | None = None
     #: copy the staged rows into key order before joining (nested-loop joins)
     sort_stage: bool = False
     #: gather statistics on a freshly loaded stage (temp tables are never auto-analysed)
@@ -74,7 +78,8 @@ def capabilities_for(dialect_name: str) -> Capabilities:
                             drop_temporary="DROP TEMPORARY TABLE IF EXISTS {}",
                             session_setup=MYSQL_STRICT_SETUP,
                             session_teardown=MYSQL_STRICT_TEARDOWN,
-                            check_warnings=_mysql_check_warnings)
+                            check_warnings=_mysql_check_warnings,
+                            column_charsets=_mysql_charsets)
     return Capabilities(sort_stage=True)
 
 
@@ -106,6 +111,13 @@ def _mysql_check_warnings(cursor: Any, statement: str) -> None:
         more = f" and {len(problems) - 3} more" if len(problems) > 3 else ""
         raise TargetError(f"the server changed values while writing: {'; '.join(problems[:3])}"
                           f"{more} (nothing was written)")
+
+
+def _mysql_charsets(session: TargetSession, name: str) -> list[tuple[str, str]]:
+    rows = session.conn.execute(sa.text(
+        "SELECT COLUMN_NAME, CHARACTER_SET_NAME FROM information_schema.COLUMNS"
+        " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = :t"), {"t": name}).all()
+    return [(str(column), str(charset)) for column, charset in rows if charset]
 
 
 def _analyze(session: TargetSession, table: sa.Table) -> None:
@@ -364,7 +376,12 @@ class TargetSession:
         if name in self._assumed:
             return dict(self._assumed[name])
         table = self.table(name)
-        return {c.name: ColumnSpec.from_column(c, self.dialect) for c in table.columns}
+        specs = {c.name: ColumnSpec.from_column(c, self.dialect) for c in table.columns}
+        if self.target.capabilities.column_charsets is not None:
+            for column, charset in self.target.capabilities.column_charsets(self, name):
+                if column in specs and charset:
+                    specs[column] = dataclasses.replace(specs[column], charset=charset)
+        return specs
 
     # -- reading ------------------------------------------------------------
     def read(
