@@ -8,6 +8,9 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -48,30 +51,53 @@ def test_duplicate_keys_are_never_skipped_into_deletes(any_engine: sa.Engine, ta
         drop_table(any_engine, table_name)
 
 
+@contextmanager
+def own_schema(engine: sa.Engine) -> Iterator[tuple[sa.Engine, str]]:
+    """On PostgreSQL, a schema of this test's own on the search path (so another session's
+    run on the same server cannot touch its decoys); elsewhere the engine as it is."""
+    if engine.dialect.name != "postgresql":
+        yield engine, engine_url(engine)
+        return
+    schema = f"s_{uuid.uuid4().hex[:10]}"
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    scoped = sa.create_engine(engine.url, connect_args={"options": f"-csearch_path={schema}"})
+    try:
+        yield scoped, engine_url(engine) + f"?options=-csearch_path%3D{schema}"
+    finally:
+        scoped.dispose()
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+
+
 def test_user_tables_named_like_the_stage_survive(any_engine: sa.Engine, table_name: str,
                                                  tmp_path: Path) -> None:
     """Row 35: user tables with every name the run's scratch tables ever had."""
-    make_items(any_engine, table_name, 10)
+    with own_schema(any_engine) as (engine, url):
+        user_tables_survive(engine, url, table_name, tmp_path)
+
+
+def user_tables_survive(engine: sa.Engine, url: str, table_name: str, tmp_path: Path) -> None:
+    make_items(engine, table_name, 10)
     decoys = [f"syncline_{kind}_{n}{suffix}" for kind in ("stage", "load") for n in range(1, 4)
               for suffix in ("", "_diff", "_protect")]
-    with any_engine.begin() as conn:
+    with engine.begin() as conn:
         for decoy in decoys:
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {decoy}")
             conn.exec_driver_sql(f"CREATE TABLE {decoy} (keep INTEGER)")
             conn.exec_driver_sql(f"INSERT INTO {decoy} VALUES (1)")
     good = write_csv(tmp_path / "good.csv", ["id", "name"], [[i, f"new {i}"] for i in range(1, 12)])
     bad = write_csv(tmp_path / "bad.csv", ["id", "name"], [[1, "x"], ["oops", "y"]])
-    url = engine_url(any_engine)
     try:
         for args in (["--dry-run"], [], ["--delete"]):
             proc = run_cli("sync", str(good), url, "--table", table_name, "--key", "id", *args)
             assert proc.returncode == 0, proc.stderr
         proc = run_cli("sync", str(bad), url, "--table", table_name, "--key", "id")
         assert proc.returncode == 1, proc.stderr
-        with any_engine.connect() as conn:
+        with engine.connect() as conn:
             for decoy in decoys:
                 assert conn.exec_driver_sql(f"SELECT keep FROM {decoy}").all() == [(1,)], decoy
     finally:
-        drop_table(any_engine, table_name)
+        drop_table(engine, table_name)
         for decoy in decoys:
-            drop_table(any_engine, decoy)
+            drop_table(engine, decoy)

@@ -560,7 +560,7 @@ def test_from_column_declared() -> None:
     pg = {c.name: ColumnSpec.from_column(c, "postgresql") for c in table.columns}
     _check_standard(pg, (32, 64, 16))
     assert pg["at"].fsp == 6 and pg["at_tz"].timezone is True
-    assert pg["t"].kind == "time" and pg["blob"].kind == "other"
+    assert pg["t"].kind == "time" and pg["blob"].kind == "binary"
     assert (pg["num"].precision, pg["num"].scale) == (8, 0)
     my = {c.name: ColumnSpec.from_column(c, "mysql") for c in table.columns}
     assert my["at"].fsp == 0 and my["t"].fsp == 0

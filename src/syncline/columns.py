@@ -20,12 +20,33 @@ from syncline.types import (
     ColumnSpec,
     TypeOptions,
     source_coercer,
+    unstorable,
 )
 
 ColumnFn = Callable[[list[Any]], list[Any]]
 
 
 def column_coercer(spec: ColumnSpec, options: TypeOptions) -> ColumnFn:
+    coerce = _column_coercer(spec, options)
+    tokens = options.null_tokens
+    if not tokens:
+        return coerce
+    # a missing-value token reads as the empty string would (NULL, or "" in text with
+    # empty_as_null off) — except that it is always NULL, which is what the value coercer
+    # gives it; tokens are rare, so a batch holding one goes the per-value way
+    one = source_coercer(spec, options)
+
+    def with_tokens(values: list[Any]) -> list[Any]:
+        try:
+            found = not tokens.isdisjoint(map(str.strip, values))
+        except TypeError:  # None or typed values from a SQL source
+            found = any(v.__class__ is str and v.strip() in tokens for v in values)
+        return list(map(one, values)) if found else coerce(values)
+
+    return with_tokens
+
+
+def _column_coercer(spec: ColumnSpec, options: TypeOptions) -> ColumnFn:
     one = source_coercer(spec, options)
 
     def slow(values: list[Any]) -> list[Any]:
@@ -43,9 +64,35 @@ def column_coercer(spec: ColumnSpec, options: TypeOptions) -> ColumnFn:
 
 
 def _text(spec: ColumnSpec, options: TypeOptions, slow: ColumnFn) -> ColumnFn:
-    if not options.strip_text:
+    if spec.choices is not None:
+        return slow
+    if spec.charset is not None and unstorable(spec) is not None:
+        return _charset_checked(spec, _text_fast(spec, options, slow), slow)
+    return _text_fast(spec, options, slow)
+
+
+def _charset_checked(spec: ColumnSpec, fast: ColumnFn, slow: ColumnFn) -> ColumnFn:
+    unfit = unstorable(spec)
+    assert unfit is not None
+
+    def coerce(values: list[Any]) -> list[Any]:
+        out = fast(values)
+        try:
+            joined = "".join([v for v in out if v is not None])
+        except TypeError:
+            return slow(values)
+        return slow(values) if unfit(joined) is not None else out
+
+    return coerce
+
+
+def _text_fast(spec: ColumnSpec, options: TypeOptions, slow: ColumnFn) -> ColumnFn:
+    if not options.strips:
+        if options.typed_source and not spec.fixed:
+            return _exact_text(spec, slow)
         return slow
     length, empty_as_null = spec.length, options.empty_as_null
+    nul_allowed, max_bytes = spec.nul_allowed, spec.max_bytes
 
     def coerce(values: list[Any]) -> list[Any]:
         try:
@@ -61,7 +108,37 @@ def _text(spec: ColumnSpec, options: TypeOptions, slow: ColumnFn) -> ColumnFn:
             texts = out
         if length is not None and texts and max(map(len, texts)) > length:
             return slow(values)  # raises, naming the value
+        if not nul_allowed and "\x00" in "".join(texts):
+            return slow(values)
+        if max_bytes is not None and texts and max(map(len, texts)) * 4 > max_bytes:
+            return slow(values)
         return out
+
+    return coerce
+
+
+def _exact_text(spec: ColumnSpec, slow: ColumnFn) -> ColumnFn:
+    """Text from a typed source, copied exactly: only the column's limits are checked."""
+    length, nul_allowed, max_bytes = spec.length, spec.nul_allowed, spec.max_bytes
+
+    def coerce(values: list[Any]) -> list[Any]:
+        texts = values
+        try:
+            joined = "".join(texts)  # TypeError: NULLs or values that are not str
+        except TypeError:
+            texts = [v for v in values if v is not None]
+            try:
+                joined = "".join(texts)
+            except TypeError:
+                return slow(values)
+        if not nul_allowed and "\x00" in joined:
+            return slow(values)
+        if (length is not None or max_bytes is not None) and texts:
+            longest = max(map(len, texts))
+            if (length is not None and longest > length) or (
+                    max_bytes is not None and longest * 4 > max_bytes):
+                return slow(values)  # raises, naming the value
+        return list(values)
 
     return coerce
 

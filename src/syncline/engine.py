@@ -11,7 +11,7 @@ entry per key and the target is streamed through.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -71,7 +71,13 @@ class Plan:
     key_index: tuple[int, ...]
     fold_key: tuple[bool, ...]
     warnings: list[str]
+    #: the run's type options, resolved for this source (typed or text)
     types: TypeOptions
+    #: the options the key columns are read with (a file's keys are always stripped)
+    key_types: TypeOptions
+
+    def types_for(self, name: str) -> TypeOptions:
+        return self.key_types if name in self.importer.key else self.types
 
 
 def make_plan(importer: Importer, source: Source, session: TargetSession,
@@ -97,7 +103,21 @@ def make_plan(importer: Importer, source: Source, session: TargetSession,
     key_index = tuple(fields.index(k) for k in importer.key)
     fold = tuple(session.target.capabilities.case_insensitive_keys
                  and specs[k].kind == "text" for k in importer.key)
-    return Plan(importer, source, fields, specs, key_index, fold, warnings, options.types)
+    types, key_types = resolve_types(options.types, source)
+    return Plan(importer, source, fields, specs, key_index, fold, warnings, types, key_types)
+
+
+def resolve_types(types: TypeOptions, source: Source) -> tuple[TypeOptions, TypeOptions]:
+    """The type options for a source's fields and for its keys (docs/types.md, "Whitespace").
+
+    A typed source (a database) is copied exactly unless ``strip_text`` says otherwise;
+    a file's text is stripped by default, and its keys always are: ``"A "`` and ``"A"``
+    in a file are one key (a duplicate), never two records."""
+    if getattr(source, "typed", False) and not types.typed_source:
+        types = replace(types, typed_source=True)
+    if types.typed_source or types.strips:
+        return types, types
+    return types, replace(types, strip_text=True)
 
 
 def specs_from_source(source: Source, dialect: str) -> list[ColumnSpec]:
@@ -131,7 +151,11 @@ def compute(plan: Plan, session: TargetSession, options: RunOptions,
     if choose_engine(plan, session, options) == "database":
         from syncline.staged import compute_staged
 
-        return compute_staged(plan, session, options, progress)
+        try:
+            return compute_staged(plan, session, options, progress)
+        except SynclineError as exc:
+            exc.locate(model=importer.name)
+            raise
     source_map, computed = read_source(plan, options, progress)
     wanted = None if options.keys is None else [make_key_tuple(k) for k in options.keys]
     if wanted is not None:
@@ -157,7 +181,8 @@ def make_key_tuple(key: Any) -> Key:
 def fold_key(plan: Plan, key: Key) -> Key:
     if not any(plan.fold_key):
         return key
-    return tuple(p.casefold() if f and isinstance(p, str) else p
+    # MySQL/MariaDB's default collations ignore case and (PAD SPACE) trailing spaces
+    return tuple(p.rstrip(" ").casefold() if f and isinstance(p, str) else p
                  for p, f in zip(key, plan.fold_key, strict=True))
 
 
@@ -177,7 +202,7 @@ def choose_engine(plan: Plan, session: TargetSession, options: RunOptions) -> st
 
 def computed_protected(plan: Plan, computed: Computed, options: RunOptions) -> set[Key]:
     """Keys of rejected rows: their target records are neither updated nor deleted."""
-    coercers = [source_coercer(plan.specs[k], options.types) for k in plan.importer.key]
+    coercers = [source_coercer(plan.specs[k], plan.key_types) for k in plan.importer.key]
     protected: set[Key] = set()
     for rejected in computed.rejected:
         if not rejected.values:

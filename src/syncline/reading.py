@@ -52,8 +52,8 @@ def validated_batches(plan: Plan, options: RunOptions, computed: Computed,
 
     importer, fields, key_index = plan.importer, plan.fields, plan.key_index
     model, file = importer.name, plan.source.name
-    coercers = [source_coercer(plan.specs[f], options.types) for f in fields]
-    by_column = [column_coercer(plan.specs[f], options.types) for f in fields]
+    coercers = [source_coercer(plan.specs[f], plan.types_for(f)) for f in fields]
+    by_column = [column_coercer(plan.specs[f], plan.types_for(f)) for f in fields]
     hook = importer.normalize_source if importer.has_source_hook else None
     blank_rows: list[int] = []
     skip = options.on_error == "skip"

@@ -77,7 +77,8 @@ def _driver_converters(plan: Plan, session: TargetSession
     out: list[Callable[[Any], Any] | None] = []
     for f in plan.fields:
         db = to_db(plan.specs[f], plan.types)
-        bind = table.c[f].type.bind_processor(session.conn.dialect)
+        bind = table.c[f].type.dialect_impl(session.conn.dialect).bind_processor(
+            session.conn.dialect)  # the driver's own (psycopg wraps JSON values)
         if plan.specs[f].kind == "boolean" and is_identity(db):
             bind = None  # canonical values are already bool or None: every driver takes them
         if bind is None:

@@ -70,7 +70,11 @@ The rules (also in ``docs/types.md``)::
                 date/datetime/time in ISO format; bytes are an error. Text that looks like
                 a number is kept as it is: "66" stays "66", "007" stays "007". Longer than
                 the column's length (in characters, after stripping) is an error.
-    other       -> the value unchanged (JSON, binary, UUID, intervals...).
+    json, uuid, interval, binary -> see :mod:`syncline.structured`.
+    other       -> the value unchanged (arrays, ranges...).
+
+Whitespace, missing-value tokens, CHAR(n), 4-byte floats and the checks against column
+limits (NUL, ENUM, MySQL TEXT bytes, TIMESTAMP range) are described in ``docs/types.md``.
 
 :func:`syncline.inference.infer_spec` picks a column type from a sample of CSV text when
 syncline creates a table: integer when every non-empty value is a whole number without
@@ -86,17 +90,20 @@ case first; they run for every value of every row.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from decimal import Context, Decimal, Inexact, InvalidOperation
 from typing import Any, Literal, get_args
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
+from sqlalchemy.sql import sqltypes
 
+from syncline import structured
 from syncline.errors import CoercionError, ConfigError
 
 __all__ = [
@@ -112,7 +119,7 @@ __all__ = [
 ]
 
 Kind = Literal["integer", "decimal", "float", "boolean", "date", "datetime", "time", "text",
-               "other"]
+               "json", "uuid", "interval", "binary", "other"]
 _KINDS = frozenset(get_args(Kind))
 Fn = Callable[[Any], Any]
 
@@ -124,13 +131,34 @@ _PLAIN_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)")
 _SCIENTIFIC = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][+-]?[0-9]+")
 
 
+#: spellings of a missing value that hint at ``null_tokens`` in an error message
+_MISSING_LOOKALIKES = frozenset({"na", "n/a", "#n/a", "null", "none", "nil", "nan", "\\n",
+                                 "-", "--", "?", ".", "missing"})
+
+
 @dataclass(frozen=True)
 class TypeOptions:
-    """How values are read: text stripping, the zone of naive datetimes, empty strings."""
+    """How values are read: text stripping, the zone of naive datetimes, empty strings,
+    missing-value tokens."""
 
-    strip_text: bool = True
+    #: strip surrounding whitespace from source text; None (the default): strip text read
+    #: from files, copy text from typed (SQL) sources exactly. Keys read from files are
+    #: always stripped (see docs/types.md)
+    strip_text: bool | None = None
     zone: tzinfo = UTC
     empty_as_null: bool = True
+    #: source strings (compared after stripping surrounding whitespace) that mean NULL in
+    #: every column, e.g. ``frozenset({"NA", "\\N"})``; the empty string is governed by
+    #: ``empty_as_null``
+    null_tokens: frozenset[str] = frozenset()
+    #: values come from a typed source (a database): text is copied exactly unless
+    #: ``strip_text`` is True, and an empty string stays an empty string in text columns
+    typed_source: bool = False
+
+    @property
+    def strips(self) -> bool:
+        """Whether source text is stripped (``strip_text`` resolved for the source)."""
+        return not self.typed_source if self.strip_text is None else self.strip_text
 
 
 @dataclass(frozen=True)
@@ -148,6 +176,29 @@ class ColumnSpec:
     int_bits: int = 64
     sql_type: Any = field(default=None, compare=False, repr=False)
     unsigned: bool = False
+    #: CHAR(n): blank-padded, so trailing spaces are not part of the value
+    fixed: bool = False
+    #: 32 for a 4-byte REAL/FLOAT column: values are compared as the column stores them
+    float_bits: int = 64
+    #: significant digits the server returns for a float (MySQL FLOAT: 6); values are
+    #: compared and written at that precision, or a re-sync would update them every time
+    float_digits: int | None = None
+    #: False where the database refuses the NUL character in text (PostgreSQL)
+    nul_allowed: bool = True
+    #: the most bytes (UTF-8) a text column holds (MySQL TINYTEXT/TEXT/MEDIUMTEXT)
+    max_bytes: int | None = None
+    #: the column's character set where it cannot hold every character (MySQL utf8mb3,
+    #: latin1, ascii); other character sets are not checked
+    charset: str | None = None
+    #: the values an ENUM column allows
+    choices: tuple[str, ...] | None = None
+    #: ENUM values match whatever their case (MySQL/MariaDB), stored as declared
+    fold_choices: bool = False
+    #: the driver hands JSON values back decoded (psycopg), so a str read from the column
+    #: is a JSON string, not JSON text
+    json_decoded: bool = False
+    #: the earliest and latest instant (aware, UTC) a date/datetime column holds
+    bounds: tuple[datetime, datetime] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.kind not in _KINDS:
@@ -167,7 +218,9 @@ class ColumnSpec:
         else:
             name, t, nullable = column.name, column.type, column.nullable
         is_mysql = dialect_name in ("mysql", "mariadb")
-        base = dict(name=name, nullable=bool(nullable), sql_type=t)
+        base: dict[str, Any] = dict(name=name, nullable=bool(nullable), sql_type=t)
+        if dialect_name == "postgresql":
+            base["nul_allowed"] = False
         if isinstance(t, sa.Boolean) or (isinstance(t, mysql.TINYINT)
                                          and t.display_width == 1):
             return cls(kind="boolean", **base)
@@ -185,7 +238,12 @@ class ColumnSpec:
             return cls(kind="integer", int_bits=bits,
                        unsigned=bool(getattr(t, "unsigned", False)), **base)
         if isinstance(t, sa.Float):
-            return cls(kind="float", **base)
+            real = dialect_name != "sqlite" and (
+                isinstance(t, sa.REAL) or (is_mysql and isinstance(t, mysql.FLOAT))
+                or (t.precision is not None and t.precision <= 24))
+            digits = 6 if real and is_mysql else None
+            return cls(kind="float", float_bits=32 if real else 64, float_digits=digits,
+                       **base)
         if isinstance(t, sa.Numeric):
             scale = t.scale if t.scale is not None or t.precision is None else 0
             return cls(kind="decimal", precision=t.precision, scale=scale, **base)
@@ -194,12 +252,38 @@ class ColumnSpec:
             fsp = getattr(t, "fsp", None) if is_mysql else getattr(t, "precision", None)
             if fsp is None:
                 fsp = 0 if is_mysql else 6
+            if is_mysql and kind == "datetime":
+                base["bounds"] = (_MYSQL_TIMESTAMP if isinstance(t, sa.TIMESTAMP)
+                                  else _MYSQL_DATETIME)
             return cls(kind=kind, fsp=fsp, timezone=bool(t.timezone), **base)
         if isinstance(t, sa.Date):
+            if is_mysql:
+                base["bounds"] = _MYSQL_DATETIME
             return cls(kind="date", **base)
+        if isinstance(t, sa.Enum):
+            return cls(kind="text", choices=tuple(t.enums), fold_choices=is_mysql, **base)
         if isinstance(t, sa.String):
-            return cls(kind="text", length=t.length, **base)
+            if is_mysql:
+                base["max_bytes"] = _MYSQL_TEXT_BYTES.get(type(t).__name__)
+            return cls(kind="text", length=t.length,
+                       fixed=isinstance(t, sa.CHAR | sa.NCHAR), **base)
+        if isinstance(t, sa.JSON):
+            return cls(kind="json", json_decoded=dialect_name == "postgresql", **base)
+        if isinstance(t, sa.Uuid):
+            return cls(kind="uuid", **base)
+        if isinstance(t, sqltypes._AbstractInterval):
+            return cls(kind="interval", **base)
+        if isinstance(t, sqltypes._Binary):
+            return cls(kind="binary", length=t.length if is_mysql else None, **base)
         return cls(kind="other", **base)
+
+
+_MYSQL_TEXT_BYTES = {"TINYTEXT": 255, "TEXT": 65_535, "MEDIUMTEXT": 16_777_215,
+                     "LONGTEXT": 4_294_967_295}
+#: TIMESTAMP holds instants (aware bounds); DATETIME and DATE hold wall times (naive bounds)
+_MYSQL_TIMESTAMP = (datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC),
+                    datetime(2038, 1, 19, 3, 14, 7, 999999, tzinfo=UTC))
+_MYSQL_DATETIME = (datetime(1000, 1, 1), datetime(9999, 12, 31, 23, 59, 59, 999999))
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -244,7 +328,25 @@ def _int_bounds(spec: ColumnSpec) -> tuple[int, int]:
 def source_coercer(spec: ColumnSpec, options: TypeOptions) -> Fn:
     """The function turning one raw source value of this column into its canonical value;
     it raises :class:`CoercionError` (``field`` = column, ``value`` = the raw value)."""
-    return _SOURCE[spec.kind](spec, options)
+    maker = _SOURCE.get(spec.kind) or structured.SOURCE[spec.kind]
+    coerce = maker(spec, options)
+    tokens = options.null_tokens
+    if not tokens:
+        return coerce
+
+    def with_tokens(raw: Any) -> Any:
+        if raw.__class__ is str and raw.strip() in tokens:
+            return None
+        return coerce(raw)
+
+    return with_tokens
+
+
+def _missing_hint(s: str) -> str:
+    """A hint for a value that looks like a missing-value token nobody configured."""
+    if s.strip().lower() in _MISSING_LOOKALIKES:
+        return f"; if it means a missing value, pass --null {s.strip()!r}"
+    return ""
 
 
 def _src_integer(spec: ColumnSpec, options: TypeOptions) -> Fn:
@@ -269,7 +371,7 @@ def _src_integer(spec: ColumnSpec, options: TypeOptions) -> Fn:
                 raise _error(spec, raw, f"{_q(raw)} is in scientific notation; "
                                         f"write {what} out in full")
             raise _error(spec, raw, f"{_q(raw)} is not {what} (digits with an optional "
-                                    f"sign; no thousands separators)")
+                                    f"sign; no thousands separators){_missing_hint(s)}")
         if isinstance(raw, int):
             return int(raw)
         if isinstance(raw, float | Decimal):
@@ -334,7 +436,8 @@ def _src_decimal(spec: ColumnSpec, options: TypeOptions) -> Fn:
             if s.lower().lstrip("+-") in ("nan", "snan", "inf", "infinity"):
                 raise _error(spec, raw, f"{_q(raw)} is not a finite number")
             raise _error(spec, raw, f"{_q(raw)} is not {what} (digits, an optional sign and "
-                                    f"a '.' decimal point; no thousands separators)")
+                                    f"a '.' decimal point; no thousands separators)"
+                                    f"{_missing_hint(s)}")
         if isinstance(raw, float):
             raw_d = Decimal(repr(raw))
         elif isinstance(raw, int | Decimal):
@@ -391,6 +494,8 @@ def _src_decimal(spec: ColumnSpec, options: TypeOptions) -> Fn:
 
 def _src_float(spec: ColumnSpec, options: TypeOptions) -> Fn:
     what = "a number"
+    real = spec.float_bits == 32
+    digits = f".{spec.float_digits}g" if spec.float_digits else None
 
     def coerce(raw: Any) -> Any:
         if raw is None:
@@ -408,7 +513,8 @@ def _src_float(spec: ColumnSpec, options: TypeOptions) -> Fn:
             try:
                 v = float(s)
             except ValueError:
-                raise _error(spec, raw, f"{_q(raw)} is not {what}") from None
+                raise _error(spec, raw, f"{_q(raw)} is not {what}{_missing_hint(s)}"
+                             ) from None
         elif isinstance(raw, bool):
             raise _error(spec, raw, f"{raw} is a boolean, not {what}")
         elif isinstance(raw, int | float | Decimal):
@@ -420,6 +526,16 @@ def _src_float(spec: ColumnSpec, options: TypeOptions) -> Fn:
             raise _error(spec, raw, f"a {type(raw).__name__} is not {what}")
         if v - v != 0.0:  # NaN or infinity
             raise _error(spec, raw, f"{_q(raw)} is not a finite number")
+        if real:
+            try:
+                v32 = structured.to_float32(v)
+                if v32 == 0.0 and v != 0.0:
+                    raise _error(spec, raw, f"{_q(raw)} is too small for a 4-byte real column"
+                                            " (it would be stored as 0)")
+                return structured.to_float32(float(format(v32, digits))) if digits else v32
+            except OverflowError:
+                raise _error(spec, raw, f"{_q(raw)} is too large for a 4-byte real column"
+                             ) from None
         return v
 
     return coerce
@@ -448,7 +564,7 @@ def _src_boolean(spec: ColumnSpec, options: TypeOptions) -> Fn:
             v = get(s.lower())
             if v is not None:
                 return v
-            raise _error(spec, raw, f"{_q(raw)} is not {what}: {spellings}")
+            raise _error(spec, raw, f"{_q(raw)} is not {what}: {spellings}{_missing_hint(s)}")
         if isinstance(raw, int) and raw in (0, 1):
             return raw == 1
         raise _error(spec, raw, f"{raw!r} is not {what}: only 0 and 1 are read as booleans")
@@ -463,6 +579,21 @@ def _parse_date(s: str) -> date:
 
 
 def _src_date(spec: ColumnSpec, options: TypeOptions) -> Fn:
+    one = _date(spec, options)
+    if spec.bounds is None:
+        return one
+    low, high = spec.bounds[0].date(), spec.bounds[1].date()
+
+    def bounded(raw: Any) -> Any:
+        d = one(raw)
+        if d is None or low <= d <= high:
+            return d
+        raise _error(spec, raw, f"{_q(raw)} is outside the column's range ({low} to {high})")
+
+    return bounded
+
+
+def _date(spec: ColumnSpec, options: TypeOptions) -> Fn:
     what = "a date"
 
     def coerce(raw: Any) -> Any:
@@ -478,7 +609,7 @@ def _src_date(spec: ColumnSpec, options: TypeOptions) -> Fn:
                 return _parse_date(s)
             except ValueError:
                 raise _error(spec, raw, f"{_q(raw)} is not a date written as YYYY-MM-DD"
-                             ) from None
+                                        f"{_missing_hint(s)}") from None
         if cls is date:
             return raw
         if isinstance(raw, datetime):
@@ -530,10 +661,35 @@ def _canon_datetime(spec: ColumnSpec, options: TypeOptions) -> Callable[[datetim
 
 
 def _src_datetime(spec: ColumnSpec, options: TypeOptions) -> Fn:
+    one = _datetime(spec, options)
+    if spec.bounds is None:
+        return one
+    low, high = spec.bounds
+    instant = low.tzinfo is not None
+
+    def bounded(raw: Any) -> Any:
+        v = one(raw)
+        if v is None or low <= (v if instant else v.replace(tzinfo=None)) <= high:
+            return v
+        raise _error(spec, raw, f"{_q(raw)} is outside the column's range"
+                                f" ({low.isoformat(' ')} to {high.isoformat(' ')})")
+
+    return bounded
+
+
+def _datetime(spec: ColumnSpec, options: TypeOptions) -> Fn:
     canon = _canon_datetime(spec, options)
     what = "a date and time"
 
     def coerce(raw: Any) -> Any:
+        try:
+            return convert(raw)
+        except OverflowError:  # e.g. 0001-01-01T00:00:00+05:00 is before year 1 in UTC
+            raise _error(spec, raw, f"{_q(raw)} is outside the range of dates syncline can"
+                                    " convert (years 1 to 9999 in the run's time zone)"
+                         ) from None
+
+    def convert(raw: Any) -> Any:
         if raw is None:
             return None
         if isinstance(raw, str):
@@ -548,7 +704,7 @@ def _src_datetime(spec: ColumnSpec, options: TypeOptions) -> Fn:
             except ValueError:
                 raise _error(spec, raw, f"{_q(raw)} is not a date and time in ISO 8601 form "
                                         f"(YYYY-MM-DD HH:MM:SS, optionally with an offset)"
-                             ) from None
+                                        f"{_missing_hint(s)}") from None
         if isinstance(raw, datetime):
             return canon(raw)
         if isinstance(raw, date):
@@ -582,7 +738,7 @@ def _src_time(spec: ColumnSpec, options: TypeOptions) -> Fn:
                 return truncate(time.fromisoformat(s))
             except ValueError:
                 raise _error(spec, raw, f"{_q(raw)} is not a time written as HH:MM:SS"
-                             ) from None
+                                        f"{_missing_hint(s)}") from None
         if isinstance(raw, time):
             return truncate(raw)
         if isinstance(raw, timedelta):
@@ -609,14 +765,21 @@ def _to_text(raw: Any) -> str:
         return raw.isoformat()
     if isinstance(raw, bytes | bytearray | memoryview):
         raise TypeError(raw)
+    if isinstance(raw, dict | list):
+        return json.dumps(raw, ensure_ascii=False)
     return str(raw)
 
 
 def _src_text(spec: ColumnSpec, options: TypeOptions) -> Fn:
     length = spec.length
-    strip = options.strip_text
-    empty_as_null = options.empty_as_null
+    strip = options.strips
+    #: a typed source's text is copied exactly: "" and blanks stay what they are
+    exact = options.typed_source and not strip
+    empty_as_null = options.empty_as_null and not exact
     blank_is_null = empty_as_null and not strip
+    fixed, nul_allowed, max_bytes = spec.fixed, spec.nul_allowed, spec.max_bytes
+    choices = _choices(spec)
+    unfit = unstorable(spec)
 
     def coerce(raw: Any) -> Any:
         if raw is None:
@@ -630,6 +793,8 @@ def _src_text(spec: ColumnSpec, options: TypeOptions) -> Fn:
                 raise _error(spec, raw, "binary data is not text") from None
             if strip:
                 s = s.strip()
+        if fixed:
+            s = s.rstrip(" ")  # CHAR(n) pads with spaces: they are not part of the value
         if not s:
             return None if empty_as_null else s
         if blank_is_null and s.isspace():
@@ -638,9 +803,70 @@ def _src_text(spec: ColumnSpec, options: TypeOptions) -> Fn:
             raise _error(spec, raw, f"{_q(s[:30] + '...' if len(s) > 40 else s)} is "
                                     f"{len(s)} characters long; the column allows at most "
                                     f"{length}")
+        if not nul_allowed and "\x00" in s:
+            raise _error(spec, raw, f"{_q(s[:40])} contains a NUL character (\\x00), which "
+                                    f"the column cannot store")
+        if max_bytes is not None and len(s) * 4 > max_bytes:
+            size = len(s.encode("utf-8"))
+            if size > max_bytes:
+                raise _error(spec, raw, f"{_q(s[:30] + '...')} is {size} bytes long in"
+                                        f" UTF-8; the column holds at most {max_bytes}")
+        if unfit is not None:
+            bad = unfit(s)
+            if bad is not None:
+                raise _error(spec, raw, f"{_q(s[:40])} contains {bad!r}"
+                                        f" (U+{ord(bad):04X}), which the column's character"
+                                        f" set {spec.charset} cannot hold")
+        if choices is not None:
+            found = choices.get(s)
+            if found is None:
+                found = choices.get(s.casefold()) if spec.fold_choices else None
+                if found is None:
+                    raise _error(spec, raw, f"{_q(s)} is not one of the column's values"
+                                            f" ({', '.join(spec.choices or ())})")
+            return found
         return s
 
     return coerce
+
+
+#: MySQL character sets that cannot hold every character -> the Python codec (None: the
+#: Basic Multilingual Plane, what MySQL's 3-byte utf8 holds)
+_NARROW_CHARSETS: dict[str, str | None] = {"utf8": None, "utf8mb3": None, "ucs2": None,
+                                           "latin1": "cp1252", "ascii": "ascii"}
+
+
+def unstorable(spec: ColumnSpec) -> Callable[[str], str | None] | None:
+    """A function giving the first character of a text the column's character set cannot
+    store (None when all fit), or None when the column holds every character."""
+    if spec.charset is None or spec.charset.lower() not in _NARROW_CHARSETS:
+        return None
+    codec = _NARROW_CHARSETS[spec.charset.lower()]
+    if codec is None:
+        def bmp(s: str) -> str | None:
+            if s.isascii() or max(s) <= "\uffff":
+                return None
+            return next(c for c in s if c > "\uffff")
+        return bmp
+
+    def encodable(s: str) -> str | None:
+        try:
+            s.encode(codec)
+        except UnicodeEncodeError as exc:
+            return s[exc.start]
+        return None
+    return encodable
+
+
+def _choices(spec: ColumnSpec) -> dict[str, str] | None:
+    if spec.choices is None:
+        return None
+    found = {c: c for c in spec.choices}
+    if spec.fold_choices:  # MySQL compares ENUM values without case and trailing spaces
+        for c in reversed(spec.choices):
+            found.setdefault(c.casefold(), c)
+            found.setdefault(c.rstrip(" ").casefold(), c)
+    return found
 
 
 def _src_other(spec: ColumnSpec, options: TypeOptions) -> Fn:
@@ -662,7 +888,19 @@ def target_normalizer(spec: ColumnSpec, options: TypeOptions) -> Fn:
     kind = spec.kind
     if kind == "other":
         return _identity
+    if kind in structured.TARGET:
+        return structured.TARGET[kind](spec, options)
     if kind == "text":
+        if spec.fixed:
+            def fixed(v: Any) -> Any:
+                if v is None:
+                    return v
+                try:
+                    return (v if v.__class__ is str else _to_text(v)).rstrip(" ")
+                except TypeError:
+                    return v
+            return fixed
+
         def text(v: Any) -> Any:
             if v is None or v.__class__ is str:
                 return v
@@ -678,13 +916,15 @@ def target_normalizer(spec: ColumnSpec, options: TypeOptions) -> Fn:
     # The remaining kinds read like the source with strict errors, falling back to the raw
     # value; their fast paths handle the values SQLAlchemy returns.
     lenient = TypeOptions(strip_text=False, zone=options.zone, empty_as_null=False)
-    strict = source_coercer(spec, lenient)
+    strict = source_coercer(replace(spec, bounds=None), lenient)
     fast: type = {"integer": int, "float": float, "boolean": bool, "date": date,
                   "time": time}[kind]
     truncate = _truncator(spec.fsp) if kind == "time" else None
 
+    real = kind == "float" and spec.float_bits == 32
+
     def normalize(v: Any) -> Any:
-        if v is None or (v.__class__ is fast and truncate is None):
+        if v is None or (v.__class__ is fast and truncate is None and not real):
             return v
         if kind == "integer" and isinstance(v, bool):
             return int(v)
@@ -739,6 +979,8 @@ def _tgt_datetime(spec: ColumnSpec, options: TypeOptions) -> Fn:
 
 def to_db(spec: ColumnSpec, options: TypeOptions) -> Fn:
     """The function turning a canonical value into the value bound for this column."""
+    if spec.kind == "json":
+        return structured.db_json
     if spec.kind != "datetime":
         return _identity
     zone = options.zone

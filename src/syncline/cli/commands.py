@@ -35,7 +35,8 @@ def _run_options(kw: dict[str, Any], **extra: Any) -> Any:
         max_delete=kw["max_delete"], max_total=kw["max_total"],
         allow_mass_delete=kw["allow_mass_delete"], on_duplicate=kw["on_duplicate"],
         on_error=kw["on_error"], rejects=Path(kw["rejects"]) if kw["rejects"] else None,
-        types=TypeOptions(strip_text=not kw["keep_whitespace"], zone=zone),
+        types=TypeOptions(strip_text=kw["strip_whitespace"], zone=zone,
+                          null_tokens=frozenset(kw["null_tokens"])),
         engine=kw["engine"], collect_changes=kw["show_diff"], lock_timeout=kw["lock_timeout"],
         **extra,
     )

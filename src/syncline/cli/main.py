@@ -69,8 +69,12 @@ def run_options(func: F) -> F:
                           " fails as transient, writing nothing."),
         click.option("--timezone", "zone", default="UTC", show_default=True,
                      help="Zone in which naive datetimes are read."),
-        click.option("--keep-whitespace", is_flag=True,
-                     help="Do not strip surrounding whitespace from source text."),
+        click.option("--strip-whitespace/--keep-whitespace", "strip_whitespace", default=None,
+                     help="Strip surrounding whitespace from source text. Default: stripped"
+                          " from files (keys always), kept from SQL sources (copied exactly)."),
+        click.option("--null", "null_tokens", multiple=True, metavar="TOKEN",
+                     help="Read this source value as NULL in every column (repeatable,"
+                          " e.g. --null NA --null '\\N'). The empty string is NULL anyway."),
         click.option("--engine", type=click.Choice(["auto", "memory", "database"]),
                      default="auto", show_default=True,
                      help="Diff engine: database stages the source in the target and diffs"

@@ -22,6 +22,9 @@ BATCH = 10_000
 class SqlSource:
     """Rows of a table (``table=``) or of a query (``query=``) in a database."""
 
+    #: values are typed: text is copied exactly (see TypeOptions.strip_text)
+    typed = True
+
     def __init__(self, url: str | sa.Engine, *, table: str | None = None,
                  query: str | None = None, batch_size: int = BATCH) -> None:
         if (table is None) == (query is None):
@@ -87,7 +90,7 @@ class SqlSource:
                     table = self._selectable(conn)
                     result = conn.execution_options(
                         stream_results=True, yield_per=self.batch_size).execute(
-                        sa.select(*(table.c[f] for f in fields)))
+                        sa.select(*(_as_read(table.c[f]) for f in fields)))
                     pick = None
                 else:
                     result = self._run_query(conn, stream_results=True,
@@ -104,3 +107,11 @@ class SqlSource:
         except sa.exc.DBAPIError as exc:
             raise SourceError(f"reading {self.name} failed after {row} rows: {exc.orig}"
                               " (nothing was written)") from exc
+
+
+def _as_read(column: Any) -> Any:
+    """JSON is read as its text: a driver hands a JSON string back as a bare str, which
+    could not be told from JSON text (``"a"`` would become ``a``)."""
+    if isinstance(column.type, sa.JSON):
+        return sa.cast(column, sa.Text).label(column.name)
+    return column

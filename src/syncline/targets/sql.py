@@ -8,6 +8,7 @@ Dialect differences live in :class:`Capabilities`, never in the engine.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import math
 import operator
@@ -55,8 +56,16 @@ class Capabilities:
     implicit_commit_ddl: bool = False
     #: index the stage by key (nested-loop joins need it; hash joins do not)
     index_stage: bool = True
-    #: statements that tune the run's transaction (PostgreSQL: room for hash joins)
+    #: statements that tune the run's session (PostgreSQL: room for hash joins; MySQL: a
+    #: strict sql_mode, so no value is ever truncated, zeroed or replaced)
     session_setup: tuple[str, ...] = ()
+    #: statements that give a pooled connection back as it was before the run
+    session_teardown: tuple[str, ...] = ()
+    #: raises when a write left warnings (a data change the server made on its own)
+    check_warnings: Callable[[Any, str], None] | None = None
+    #: (column, character set) of a table's text columns, where the character set may not
+    #: hold every character (MySQL: utf8mb3, latin1)
+    column_charsets: Callable[[TargetSession, str], list[tuple[str, str]]] | None = None
     #: copy the staged rows into key order before joining (nested-loop joins)
     sort_stage: bool = False
     #: gather statistics on a freshly loaded stage (temp tables are never auto-analysed)
@@ -82,6 +91,7 @@ class Capabilities:
 def capabilities_for(dialect_name: str) -> Capabilities:
     if dialect_name == "postgresql":
         return Capabilities(manual_sequences=True, open_cursor=_psycopg_server_cursor,
+                            comparable=_pg_comparable,
                             bulk_load=_copy_load, analyze=_analyze, index_stage=False,
                             session_setup=("SET LOCAL work_mem = '256MB'",),
                             drop_temporary="DROP TABLE IF EXISTS pg_temp.{}",
@@ -94,9 +104,50 @@ def capabilities_for(dialect_name: str) -> Capabilities:
                             drop_temporary="DROP TEMPORARY TABLE IF EXISTS {}",
                             isolation_level="READ COMMITTED", compare_and_set=True,
                             lock_timeout=("SET SESSION innodb_lock_wait_timeout = {seconds}",
-                                          "SET SESSION lock_wait_timeout = {seconds}"))
+                                          "SET SESSION lock_wait_timeout = {seconds}"),
+                            session_setup=MYSQL_STRICT_SETUP,
+                            session_teardown=MYSQL_STRICT_TEARDOWN,
+                            check_warnings=_mysql_check_warnings,
+                            column_charsets=_mysql_charsets)
     return Capabilities(sort_stage=True, begin=("BEGIN",),
                         lock_timeout=("PRAGMA busy_timeout = {ms}",))
+
+
+#: the user's sql_mode plus strict mode for this session, restored when the run ends: a
+#: permissive mode turns a bad value into '?', zeros, '' or a truncated string with a warning
+MYSQL_STRICT_SETUP = (
+    "SET @syncline_sql_mode = @@SESSION.sql_mode",
+    "SET SESSION sql_mode = CONCAT_WS(',', NULLIF(REPLACE(REPLACE(@@SESSION.sql_mode,"
+    " 'ALLOW_INVALID_DATES', ''), 'PAD_CHAR_TO_FULL_LENGTH', ''), ''),"
+    " 'STRICT_ALL_TABLES', 'NO_ZERO_IN_DATE', 'NO_ZERO_DATE', 'ERROR_FOR_DIVISION_BY_ZERO')",
+)
+MYSQL_STRICT_TEARDOWN = ("SET SESSION sql_mode = @syncline_sql_mode",)
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "LOAD")
+
+
+def _mysql_check_warnings(cursor: Any, statement: str) -> None:
+    """Raise for a write the server changed on its own (a warning; notes are harmless)."""
+    if not getattr(cursor, "warning_count", 0) or not statement.lstrip()[:7].upper().startswith(
+            _WRITES):
+        return
+    own = cursor.connection.cursor()  # the statement's cursor may still hold its result
+    try:
+        own.execute("SHOW WARNINGS")
+        problems = [f"{row[2]} (code {row[1]})" for row in own.fetchall()
+                    if str(row[0]).lower() != "note"]
+    finally:
+        own.close()
+    if problems:
+        more = f" and {len(problems) - 3} more" if len(problems) > 3 else ""
+        raise TargetError(f"the server changed values while writing: {'; '.join(problems[:3])}"
+                          f"{more} (nothing was written)")
+
+
+def _mysql_charsets(session: TargetSession, name: str) -> list[tuple[str, str]]:
+    rows = session.conn.execute(sa.text(
+        "SELECT COLUMN_NAME, CHARACTER_SET_NAME FROM information_schema.COLUMNS"
+        " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = :t"), {"t": name}).all()
+    return [(str(column), str(charset)) for column, charset in rows if charset]
 
 
 def _analyze(session: TargetSession, table: sa.Table) -> None:
@@ -112,8 +163,16 @@ def _executemany_load(session: TargetSession, table: sa.Table, columns: Sequence
     sql = (f"INSERT INTO {quote.format_table(table)}"
            f" ({', '.join(quote.quote(c) for c in columns)}) VALUES ({marks})")
     cursor = session.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    check = session.target.capabilities.check_warnings
     try:
-        cursor.executemany(sql, rows)
+        if check is None:
+            cursor.executemany(sql, rows)
+        else:  # warnings are per statement: check every batch the driver sends
+            for start in range(0, len(rows), KEY_BATCH):
+                cursor.executemany(sql, rows[start:start + KEY_BATCH])
+                check(cursor, sql)
+    except session.conn.dialect.loaded_dbapi.Error as exc:
+        raise translate(sa.exc.DBAPIError(sql, None, exc), "staging rows") from exc
     finally:
         cursor.close()
 
@@ -164,9 +223,13 @@ def _mysql_load(session: TargetSession, table: sa.Table, columns: Sequence[str],
         return
     dialect = session.conn.dialect
     with tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="", suffix=".tsv") as f:
-        for row in rows:
-            f.write("\t".join([_tsv(v) for v in row]))
-            f.write("\n")
+        try:
+            for row in rows:
+                f.write("\t".join([_tsv(v) for v in row]))
+                f.write("\n")
+        except TypeError:  # binary values: LOAD DATA's text file cannot carry them
+            _executemany_load(session, table, columns, rows)
+            return
         f.flush()
         sql = (f"LOAD DATA LOCAL INFILE '{f.name}' INTO TABLE {_plain_table(dialect, table)}"
                " CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\'"
@@ -218,6 +281,14 @@ def _mysql_comparable(column: Any) -> Any:
     return column
 
 
+def _pg_comparable(column: Any) -> Any:
+    from sqlalchemy.dialects import postgresql
+
+    if isinstance(column.type, sa.JSON) and not isinstance(column.type, postgresql.JSONB):
+        return sa.cast(column, postgresql.JSONB)  # json has no equality operator
+    return column
+
+
 def _psycopg_server_cursor(connection: Any) -> Any:
     return connection.cursor(name="syncline_read")
 
@@ -240,7 +311,7 @@ def make_engine(url: str | sa.Engine) -> sa.Engine:
         parsed = sa.engine.make_url(url)
         # PyMySQL sends a staging file with LOAD DATA LOCAL only when allowed to
         extra: dict[str, Any] = {}
-        if parsed.drivername == "mysql+pymysql":
+        if parsed.drivername == "mysql+pymysql" and "local_infile" not in parsed.query:
             extra["connect_args"] = {"local_infile": True}
         elif parsed.drivername == "postgresql+psycopg" and "application_name" not in parsed.query:
             extra["connect_args"] = {"application_name": "syncline"}  # visible to the DBA
@@ -353,6 +424,13 @@ class TargetSession:
                                                   ms=max(1, round(lock_timeout * 1000))))
         for statement in capabilities.session_setup:
             conn.exec_driver_sql(statement)
+        if target.capabilities.check_warnings is not None:
+            sa.event.listen(conn, "after_cursor_execute", self._check_warnings)
+
+    def _check_warnings(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        check = self.target.capabilities.check_warnings
+        if check is not None:
+            check(cursor, statement)
 
     # -- schema -------------------------------------------------------------
     def has_table(self, name: str) -> bool:
@@ -404,7 +482,12 @@ class TargetSession:
         if name in self._assumed:
             return dict(self._assumed[name])
         table = self.table(name)
-        return {c.name: ColumnSpec.from_column(c, self.dialect) for c in table.columns}
+        specs = {c.name: ColumnSpec.from_column(c, self.dialect) for c in table.columns}
+        if self.target.capabilities.column_charsets is not None:
+            for column, charset in self.target.capabilities.column_charsets(self, name):
+                if column in specs and charset:
+                    specs[column] = dataclasses.replace(specs[column], charset=charset)
+        return specs
 
     # -- reading ------------------------------------------------------------
     def read(
@@ -683,6 +766,7 @@ class TargetSession:
             self._drop_temporary()
             if not self.committed:
                 self._drop_created()
+            self._teardown()
         finally:
             self.conn.close()
 
@@ -706,6 +790,20 @@ class TargetSession:
                         table.drop(self.conn)
             except sa.exc.SQLAlchemyError:
                 pass  # the run's own error is the one to report
+
+    def _teardown(self) -> None:
+        capabilities = self.target.capabilities
+        if capabilities.check_warnings is not None:
+            sa.event.remove(self.conn, "after_cursor_execute", self._check_warnings)
+        if not capabilities.session_teardown or self.conn.invalidated:
+            return
+        try:
+            for statement in capabilities.session_teardown:
+                self.conn.exec_driver_sql(statement)
+            if self.conn.in_transaction():
+                self.conn.commit()
+        except sa.exc.SQLAlchemyError:
+            self.conn.invalidate()  # a new connection starts with the server's settings
 
     def _drop_temporary(self) -> None:
         """A pooled connection must not carry a run's stages into the next run."""
