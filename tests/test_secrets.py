@@ -1,0 +1,49 @@
+"""Passwords are never printed: RELIABILITY.md row 31 (issue 7 item 10).
+
+Every credential form SQLAlchemy and the drivers accept — userinfo, ``password=``,
+``sslpassword=``, ``passwd=`` in the query — is masked in the error line, in ``--json``
+and under ``--traceback`` (whose text includes driver messages).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from conftest import POSTGRES_URL, driver_url
+from helpers import PRODUCT_HEADER, products, run_cli, write_csv
+
+SECRET = "Tr0ub4dor-s3cret"
+
+
+def test_passwords_never_printed(pg_engine: sa.Engine, tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "items.csv", PRODUCT_HEADER, products(3))
+    base = sa.engine.make_url(driver_url(POSTGRES_URL))
+    host = f"{base.host}:{base.port or 5432}"
+    urls = [
+        f"postgresql://{base.username}@{host}/{base.database}?password={SECRET}",
+        f"postgresql://{base.username}:{SECRET}@{host}/{base.database}",
+        f"postgresql://{base.username}@{host}/{base.database}?sslpassword={SECRET}",
+        f"postgresql://{base.username}@{host}/{base.database}?PASSWORD={SECRET}&x=1",
+        f"postgresql://{base.username}@{host}/{base.database}?password={SECRET}&bogus=1",
+        f"postgresql://{base.username}:{SECRET}@127.0.0.1:1/nowhere",  # cannot connect
+        f"mysql+pymysql://root@127.0.0.1:1/test?passwd={SECRET}",
+        f"postgresql://{base.username}:{SECRET}@{host}:notaport/db",  # unparsable
+    ]
+    seen = []
+    for url in urls:
+        for extra in ([], ["--json"]):
+            for before in ([], ["--traceback"]):
+                proc = run_cli(*before, "sync", str(source), url, "--table", "no_such_table",
+                               "--key", "upc", *extra)
+                out = proc.stdout + proc.stderr
+                assert proc.returncode == 1, out
+                assert SECRET not in out, f"{url} {before} {extra}:\n{out}"
+                assert "***" in out or "no_such_table" in out, out
+                seen.append(out)
+        # as the source too
+        proc = run_cli("--traceback", "sync", url, "sqlite:///" + str(tmp_path / "t.db"),
+                       "--table", "t", "--key", "upc", "--source-table", "t", "--json")
+        assert SECRET not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    assert any("Traceback" in out for out in seen)  # the traceback was shown, masked
