@@ -63,9 +63,9 @@ def test_every_row_rejected_is_refused_by_default(sqlite_engine: sa.Engine, tabl
         assert table_rows(sqlite_engine, table_name) == before
         assert not rejects.exists()
 
-        assert ok_json(str(six_bad), url, *skip, "--max-rejected", "6")["rejected"] == 6
-        assert ok_json(str(six_bad), url, *skip, "--max-rejected", "12%")["rejected"] == 6
-        counts = ok_json(str(source), url, *skip, "--max-rejected", "100%")
+        assert ok_json("sync", str(six_bad), url, *skip, "--max-rejected", "6")["rejected"] == 6
+        assert ok_json("sync", str(six_bad), url, *skip, "--max-rejected", "12%")["rejected"] == 6
+        counts = ok_json("sync", str(source), url, *skip, "--max-rejected", "100%")
         assert counts["rejected"] == 50
         expect_error(run(str(source), url, *skip, "--max-rejected", "lots"), 2, "lots")
     finally:

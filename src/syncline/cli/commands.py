@@ -35,6 +35,7 @@ def _run_options(kw: dict[str, Any], **extra: Any) -> Any:
         max_delete=kw["max_delete"], max_total=kw["max_total"],
         allow_mass_delete=kw["allow_mass_delete"], on_duplicate=kw["on_duplicate"],
         on_error=kw["on_error"], rejects=Path(kw["rejects"]) if kw["rejects"] else None,
+        max_rejected=kw["max_rejected"], escape_formulas=kw["escape_formulas"],
         types=TypeOptions(strip_text=not kw["keep_whitespace"], zone=zone),
         engine=kw["engine"], collect_changes=kw["show_diff"],
         **extra,
@@ -132,8 +133,7 @@ def import_command(ctx: click.Context, /, handler_name: str, models: tuple[str, 
         handler_class = load_handler(handler_name)
         handler = handler_class(source_url=source_url, target_url=target_url)
     except SynclineError as exc:
-        fail(ctx, exc)
-        return
+        fail(ctx, exc, as_json=kw["as_json"])
     if list_models:
         for model in handler.models:
             click.echo(model)

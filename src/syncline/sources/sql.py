@@ -8,8 +8,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from syncline.errors import ConfigError, HeaderError, SourceError
+from syncline.masking import mask_url
 from syncline.sources.base import Batch, SourceColumn
-from syncline.targets.sql import make_engine, mask_url
+from syncline.targets.sql import make_engine
 
 BATCH = 10_000
 
@@ -56,8 +57,12 @@ class SqlSource:
                         table = self._selectable(conn)
                         self._columns = [SourceColumn(c.name, c.type) for c in table.columns]
                     else:
+                        # the names only: no row is read and the query is not run
+                        # whole (a PostgreSQL client cursor would buffer every row)
                         assert self.query is not None
-                        result = conn.execute(sa.text(self.query))
+                        probe = sa.select(sa.text("*")).select_from(
+                            sa.text(self.query).columns().subquery("q")).limit(0)
+                        result = conn.execute(probe)
                         keys = list(result.keys())
                         result.close()
                         self._columns = [SourceColumn(k) for k in keys]

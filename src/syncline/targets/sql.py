@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from syncline.diff import ChangeSet, Key
 from syncline.errors import ConfigError, TargetError, TransientTargetError
+from syncline.masking import mask_text, mask_url, remember_url
 from syncline.targets import staging
 from syncline.types import ColumnSpec, TypeOptions, to_db
 
@@ -184,7 +185,9 @@ def _pymysql_server_cursor(connection: Any) -> Any:
 def make_engine(url: str | sa.Engine) -> sa.Engine:
     """An engine for a URL, with psycopg 3 as the PostgreSQL driver."""
     if isinstance(url, sa.Engine):
+        remember_url(url.url)
         return url
+    remember_url(url)
     if url.startswith(("postgresql://", "postgres://")):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     elif url.startswith("mysql://"):
@@ -198,16 +201,9 @@ def make_engine(url: str | sa.Engine) -> sa.Engine:
         elif parsed.drivername == "postgresql+psycopg" and "application_name" not in parsed.query:
             extra["connect_args"] = {"application_name": "syncline"}  # visible to the DBA
         return sa.create_engine(parsed, **extra)
-    except (sa.exc.ArgumentError, ImportError) as exc:
-        raise ConfigError(f"cannot use database URL {mask_url(url)}: {exc}") from exc
-
-
-def mask_url(url: str | sa.engine.URL) -> str:
-    """A URL safe to print: the password is never shown."""
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
-        return "<invalid URL>"
+    except (sa.exc.ArgumentError, ImportError, ValueError) as exc:
+        raise ConfigError(f"cannot use database URL {mask_url(url)}: {mask_text(str(exc))}"
+                          ) from exc
 
 
 class SqlTarget:
