@@ -157,3 +157,43 @@ def test_json_prints_one_object_on_every_outcome(sqlite_engine: sa.Engine, table
         assert row_error["model"] == table_name
     finally:
         drop_table(sqlite_engine, table_name)
+
+
+HOSTILE_JOB = '''
+from syncline import Handler, Importer
+
+
+class Boom(Importer):
+    table = "item"
+    key = ("upc",)
+    source_table = "item"
+
+    def normalize_source(self, record):
+        raise ValueError("hook failed talking to postgresql://app:Hunter2-secret@db/x")
+
+
+class Job(Handler):
+    importers = [Boom]
+'''
+
+
+def test_json_and_masking_on_unexpected_errors(tmp_path: Path) -> None:
+    """A bug in user code (an importer hook raising) still gives one JSON object; the password in the message is masked even under --traceback."""
+    (tmp_path / "hostile_job.py").write_text(HOSTILE_JOB)
+    db = tmp_path / "shop.db"
+    engine = sa.create_engine(f"sqlite:///{db}")
+    seed_products(engine, "item", products(3))
+    engine.dispose()
+    base = ["import", "hostile_job:Job", "--source", f"sqlite:///{db}",
+            "--target", f"sqlite:///{db}"]
+    for before in ([], ["--traceback"]):
+        proc = subprocess.run(
+            [*SYNCLINE, *before, *base, "--json",
+             "--source", "sqlite:///" + str(db) + "?password=Hunter2-secret"],
+            capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert proc.returncode == 1, proc.stderr
+        assert "Hunter2-secret" not in proc.stdout + proc.stderr
+        data = one_json(proc)
+        assert data["error"]["type"] == "ValueError", data
+        assert "Error: unexpected ValueError" in proc.stderr
+        assert ("Traceback" in proc.stderr) == bool(before), proc.stderr

@@ -144,3 +144,45 @@ def test_rejects_write_failure_is_a_clear_error_and_nothing_is_committed(
         assert os.listdir(rejects.parent) == []
     finally:
         drop_table(sqlite_engine, table_name)
+
+
+def test_rejects_path_spelled_relative_or_linked_to_an_input_is_refused(
+        tmp_path: Path) -> None:
+    """Hostile spellings: ``./items.csv`` from the source's folder, a hard link to the
+    target, a dangling symlink to the target's -wal file, the SQLite database of a SQL
+    source, and a syncline lock file."""
+    work = tmp_path / "work"
+    work.mkdir()
+    rows = products(10)
+    rows[0][2] = "oops"
+    write_csv(work / "items.csv", PRODUCT_HEADER, rows)
+    target = work / "target.db"
+    source_db = work / "source.db"
+    for db in (target, source_db):
+        engine = sa.create_engine(f"sqlite:///{db}")
+        seed_products(engine, "item", products(3))
+        engine.dispose()
+    os.link(target, work / "hard-link.db")
+    (work / "to-wal").symlink_to(work / "target.db-wal")
+    before = {p.name: digest(p) for p in work.iterdir() if p.is_file()}
+    cases = [
+        (["./items.csv"], "is the source"),
+        (["items.csv"], "is the source"),
+        (["../work/items.csv"], "is the source"),
+        (["hard-link.db"], "target database"),
+        (["to-wal"], "target database journal"),
+        (["target.db.sync-item-12345678.syncline-lock"], "lock file"),
+    ]
+    for rejects, words in cases:
+        proc = subprocess.run(
+            [sys.executable, "-m", "syncline", "sync", "items.csv", "sqlite:///target.db",
+             "--table", "item", "--key", "upc", "--on-error=skip", "--max-rejected", "100%",
+             "--rejects", *rejects], capture_output=True, text=True, timeout=120, cwd=work)
+        expect_error(proc, 1, "--rejects", words)
+    proc = subprocess.run(
+        [sys.executable, "-m", "syncline", "sync", "sqlite:///source.db", "sqlite:///target.db",
+         "--table", "item", "--key", "upc", "--source-table", "item", "--on-error=skip",
+         "--rejects", "./source.db"], capture_output=True, text=True, timeout=120, cwd=work)
+    expect_error(proc, 1, "--rejects", "source database")
+    assert {p.name: digest(p) for p in work.iterdir() if p.is_file()} == before
+    assert not (work / "target.db-wal").exists()

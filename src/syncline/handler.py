@@ -108,7 +108,9 @@ class Handler:
             exc.result = result  # type: ignore[attr-defined]
             raise
         finally:
-            if self._rejects is not None:
+            if self._rejects is not None and result.committed:
+                self._rejects.publish()  # even when Ctrl-C came between commit and rename
+            elif self._rejects is not None:
                 self._rejects.discard()  # written but not committed: nothing is left
             for _, computed in self._plans:
                 computed.rejected.close()  # the spooled rejected rows
