@@ -178,7 +178,8 @@ class Job(Handler):
 
 
 def test_json_and_masking_on_unexpected_errors(tmp_path: Path) -> None:
-    """A bug in user code (an importer hook raising) still gives one JSON object; the password in the message is masked even under --traceback."""
+    """A bug in user code (an importer hook raising) still gives one JSON object; the
+    password in the message is masked even under --traceback."""
     (tmp_path / "hostile_job.py").write_text(HOSTILE_JOB)
     db = tmp_path / "shop.db"
     engine = sa.create_engine(f"sqlite:///{db}")
