@@ -8,9 +8,11 @@ never writes in a dry run (the dry run does not apply and roll back: it never ap
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
-from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from typing import ClassVar
 
 from syncline.engine import Computed, Plan, compute, make_plan
@@ -178,8 +180,9 @@ class Handler:
             result.models[plan.importer.name].seconds += time.perf_counter() - began
         self._write_rejects(plans, options)
         pause_point("before_commit")
-        session.commit()
-        result.committed = True
+        with _interrupt_after():  # Ctrl-C never lands between COMMIT and `committed`
+            session.commit()
+            result.committed = True
         if self._rejects is not None:
             self._rejects.publish()
         pause_point("after_commit")
@@ -201,6 +204,23 @@ class Handler:
         self._rejects = RejectsFile(check_path(options.rejects, []),
                                     escape_formulas=options.escape_formulas)
         self._rejects.write([(p.importer.name, p.fields, c.rejected) for p, c in plans])
+
+
+@contextmanager
+def _interrupt_after() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) back until the block is done, then raise it: a report then
+    knows for sure whether the run committed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def _reading(progress: Progress | None, model: str) -> Callable[[int], None] | None:
