@@ -117,8 +117,8 @@ def check_path(path: str | os.PathLike[str], inputs: Iterable[tuple[Path, str]])
                               " a file the run reads or writes", file=given)
     folder = real.parent
     if not folder.is_dir():
-        raise ConfigError(f"--rejects {given}: the folder {folder} does not exist",
-                          file=given)
+        problem = "is not a folder" if folder.exists() else "does not exist"
+        raise ConfigError(f"--rejects {given}: the folder {folder} {problem}", file=given)
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ConfigError(f"--rejects {given}: the folder {folder} is not writable",
                           file=given)
