@@ -48,3 +48,23 @@ def test_passwords_never_printed(pg_engine: sa.Engine, tmp_path: Path) -> None:
                        "--table", "t", "--key", "upc", "--source-table", "t", "--json")
         assert SECRET not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
     assert any("Traceback" in out for out in seen)  # the traceback was shown, masked
+
+
+def test_mask_url_hides_every_credential_form() -> None:
+    """The one masking function, on the forms a user may write (no server needed)."""
+    from syncline.masking import mask_text, mask_url, remember_url
+
+    cases = {
+        "postgresql://u:p@ss-word@host/db": "postgresql://u:***@host/db",
+        "postgresql://u:p%40ss-word@host/db": "postgresql://u:***@host/db",
+        "postgresql://u@h/db?password=pw-one&application_name=x":
+            "postgresql://u@h/db?application_name=x&password=***",
+        "postgresql://u@h/db?sslpassword=pw-two": "postgresql://u@h/db?sslpassword=***",
+        "mysql+pymysql://root@h/db?passwd=pw-three": "mysql+pymysql://root@h/db?passwd=***",
+        "sqlite:///x.db": "sqlite:///x.db",
+    }
+    for url, masked in cases.items():
+        assert mask_url(url) == masked, url
+    remember_url("postgresql://u:quoted-secret@h/db")
+    text = "FATAL: password='quoted-secret' for quoted-secret, user u@example.com"
+    assert mask_text(text) == "FATAL: password=*** for ***, user u@example.com"

@@ -22,7 +22,8 @@ MASK = "***"
 _SECRET_NAME = r"[\w.-]*(?:pass|pwd|secret|token|api_?key|access_?key)[\w.-]*"
 _SECRET_PARAM = re.compile(rf"^{_SECRET_NAME}$", re.IGNORECASE)
 #: ``scheme://user:secret@`` in any text
-_USERINFO = re.compile(r"(?P<head>[A-Za-z][\w+.-]*://[^\s/:@'\"]*:)(?P<secret>[^\s@'\"/]+)(?=@)")
+#: (the secret runs to the LAST ``@`` before the host: ``u:p@ss@host`` hides ``p@ss``)
+_USERINFO = re.compile(r"(?P<head>[A-Za-z][\w+.-]*://[^\s/:@'\"]*:)(?P<secret>[^\s'\"/]+)(?=@)")
 #: ``password=secret`` (URL query or libpq DSN: ``password='sec ret'``)
 _PARAM = re.compile(rf"(?P<head>\b{_SECRET_NAME}\s*=\s*)(?P<secret>'(?:[^'\\]|\\.)*'|[^\s&;,'\"]+)",
                     re.IGNORECASE)
@@ -70,7 +71,8 @@ def mask_url(url: Any) -> str:
         parsed = parsed.set(password=MASK)
     parsed = parsed.set(query={k: (MASK if is_secret_parameter(k) else v)
                                for k, v in parsed.query.items()})
-    return parsed.render_as_string(hide_password=False).replace(quote(MASK, safe=""), MASK)
+    rendered = parsed.render_as_string(hide_password=False).replace(quote(MASK, safe=""), MASK)
+    return mask_text(rendered)  # ``u:p@ss@host``: SQLAlchemy's password stops at the first @
 
 
 def mask_text(text: str) -> str:

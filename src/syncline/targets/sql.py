@@ -194,6 +194,7 @@ def make_engine(url: str | sa.Engine) -> sa.Engine:
         url = "mysql+pymysql://" + url.split("://", 1)[1]
     try:
         parsed = sa.engine.make_url(url)
+        remember_url(parsed)
         # PyMySQL sends a staging file with LOAD DATA LOCAL only when allowed to
         extra: dict[str, Any] = {}
         if parsed.drivername == "mysql+pymysql":
