@@ -93,7 +93,9 @@ def error_as_dict(exc: BaseException | None, code: int) -> dict[str, Any] | None
             data["errors"] = [e.as_dict() for e in listed[:ERRORS_SHOWN]]
             data["error_count"] = max(getattr(exc, "total", 0) or 0, len(listed))
     else:
-        data = {"type": type(exc).__name__, "message": str(exc) or type(exc).__name__,
+        interrupted = isinstance(exc, KeyboardInterrupt | click.exceptions.Abort)
+        message = "interrupted; nothing was written" if interrupted else str(exc)
+        data = {"type": type(exc).__name__, "message": message or type(exc).__name__,
                 "model": None, "key": None, "row": None, "field": None, "column": None,
                 "value": None, "file": None}
     data["exit_code"] = code
