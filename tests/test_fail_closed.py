@@ -357,7 +357,7 @@ def test_blank_keys_rejected_and_rerun_converges(sqlite_engine: sa.Engine, table
                      "sku, site", "--on-error=skip --rejects")
         assert snapshot(sqlite_engine, table_name) == []
 
-        skip = [*common, "--on-error=skip", "--rejects", str(rejects)]
+        skip = [*common, "--on-error=skip", "--rejects", str(rejects), "--max-rejected", "3"]
         counts = ok_json(*skip)
         assert changes(counts) == (3, 0, 0)
         assert snapshot(sqlite_engine, table_name) == [("s1", 1, 10), ("s2", 1, 12),

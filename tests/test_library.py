@@ -16,6 +16,7 @@ from syncline import (
     Importer,
     IterableSource,
     KeyProblemError,
+    RejectedLimit,
     RowErrors,
     RunOptions,
 )
@@ -149,7 +150,8 @@ def test_skipped_rows_go_to_the_rejects_file_and_protect_their_keys(
            {"sku": "z", "site": 1, "name": "Zed", "price": "1"}]
     rejects = tmp_path / "rejects.csv"
     result = handler(db, bad).run(RunOptions(on_error="skip", rejects=rejects, delete=True,
-                                             allow_mass_delete=True))
+                                             allow_mass_delete=True,
+                                             max_rejected=RejectedLimit(rows=1)))
     assert result.models["item"].rejected == 1
     text = rejects.read_text()
     assert "oops" in text and "price" in text

@@ -8,6 +8,7 @@ and its error names the row and key and says what the database refused; with
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -51,8 +52,8 @@ def test_refused_rows_are_named_and_skippable(any_engine: sa.Engine, table_name:
         assert "row 31, key 30" in proc.stderr and "row 71, key 70" in proc.stderr, proc.stderr
         assert "at row" not in proc.stderr, proc.stderr  # MySQL's statement-relative rows
         assert rows_of(any_engine, table_name) == before
-        proc = run_cli(*args, "--on-error=skip", "--rejects", str(tmp_path / "rejects.csv"),
-                       "--json")
+        rejects = tmp_path / "rejects.csv"
+        proc = run_cli(*args, "--on-error=skip", "--rejects", str(rejects), "--json")
         assert proc.returncode == 0, proc.stdout + proc.stderr
         model = json.loads(proc.stdout)["models"][table_name]
         assert model["error_count"] == 2, model
@@ -60,5 +61,8 @@ def test_refused_rows_are_named_and_skippable(any_engine: sa.Engine, table_name:
         assert (model["created"], model["updated"]) == (49, 49), model
         assert rows_of(any_engine, table_name) == {i: 2 for i in range(1, 101) if i != 70} | {
             30: 1}
+        with open(rejects, newline="", encoding="utf-8") as handle:
+            listed = sorted((r["row"], r["id"]) for r in csv.DictReader(handle))
+        assert listed == [("31", "30"), ("71", "70")], listed
     finally:
         drop_table(any_engine, table_name)

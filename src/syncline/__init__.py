@@ -18,6 +18,7 @@ if TYPE_CHECKING:
         GuardError,
         HeaderError,
         KeyProblemError,
+        OutputError,
         RowErrors,
         SourceDecodeError,
         SourceError,
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     )
     from syncline.handler import Handler
     from syncline.importer import Importer
-    from syncline.options import RunOptions
+    from syncline.options import RejectedLimit, RunOptions
     from syncline.result import ModelResult, Result
     from syncline.sources.memory import IterableSource
     from syncline.sources.sql import SqlSource
@@ -50,8 +51,10 @@ _WHERE = {
     "Importer": "syncline.importer",
     "IterableSource": "syncline.sources.memory",
     "KeyProblemError": "syncline.errors",
+    "OutputError": "syncline.errors",
     "ModelResult": "syncline.result",
     "Result": "syncline.result",
+    "RejectedLimit": "syncline.options",
     "RowErrors": "syncline.errors",
     "RunOptions": "syncline.options",
     "SourceDecodeError": "syncline.errors",
@@ -91,6 +94,8 @@ __all__ = [
     "IterableSource",
     "KeyProblemError",
     "ModelResult",
+    "OutputError",
+    "RejectedLimit",
     "Result",
     "RowErrors",
     "RunOptions",

@@ -22,6 +22,7 @@ from syncline.importer import Importer
 from syncline.inference import infer_spec
 from syncline.options import RunOptions
 from syncline.reading import duplicate_error, validated_batches
+from syncline.rejects import RejectSpool
 from syncline.sources.base import Source
 from syncline.targets.sql import TargetSession
 from syncline.types import (
@@ -37,25 +38,19 @@ SAMPLE_ROWS = 10_000
 
 
 @dataclass
-class Rejected:
-    """A source row left out of the run, with the reason (for the rejects file)."""
-
-    row: int
-    values: tuple[Any, ...]
-    reason: str
-
-
-@dataclass
 class Computed:
     """What the engine found for one importer."""
 
     changes: ChangeSet
     errors: list[SynclineError] = field(default_factory=list)
     error_count: int = 0
-    rejected: list[Rejected] = field(default_factory=list)
+    #: rows left out by --on-error=skip, spooled to a temporary file (bounded memory)
+    rejected: RejectSpool = field(default_factory=RejectSpool)
     #: errors that refuse the run whatever ``on_error`` says (duplicate source keys: which
     #: row is the source's word is unknown, so no row of the key can be skipped safely)
     fatal: list[SynclineError] = field(default_factory=list)
+    #: rows read from the source (valid or not): the base of --max-rejected's percentage
+    source_rows: int = 0
     warnings: list[str] = field(default_factory=list)
     specs: dict[str, ColumnSpec] = field(default_factory=dict)
 
@@ -202,8 +197,15 @@ def choose_engine(plan: Plan, session: TargetSession, options: RunOptions) -> st
 
 def computed_protected(plan: Plan, computed: Computed, options: RunOptions) -> set[Key]:
     """Keys of rejected rows: their target records are neither updated nor deleted."""
+    return {key for batch in protected_batches(plan, computed, options) for key in batch}
+
+
+def protected_batches(plan: Plan, computed: Computed, options: RunOptions,
+                      size: int = 10_000) -> Iterator[list[Key]]:
+    """The keys of rejected rows, batch by batch, streamed from the spool (bounded memory;
+    a key may come twice)."""
     coercers = [source_coercer(plan.specs[k], plan.key_types) for k in plan.importer.key]
-    protected: set[Key] = set()
+    batch: list[Key] = []
     for rejected in computed.rejected:
         if not rejected.values:
             continue
@@ -213,8 +215,12 @@ def computed_protected(plan: Plan, computed: Computed, options: RunOptions) -> s
         except SynclineError:
             continue  # a key that cannot be read cannot match a target record
         if all(p not in (None, "") for p in key):
-            protected.add(fold_key(plan, key))
-    return protected
+            batch.append(fold_key(plan, key))
+            if len(batch) >= size:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
 
 
 def read_source(plan: Plan, options: RunOptions, progress: Callable[[int], None] | None = None

@@ -12,6 +12,7 @@
     ├── KeyProblemError           NULL/blank keys or duplicate keys in the source
     ├── RowErrors                 several row errors reported together (``errors``)
     ├── GuardError                a guard refused the change set (``guard``, ``flag``)
+    ├── OutputError               an output file (rejects) could not be written
     ├── TargetError               the target refused a write (driver error translated)
     │   └── TransientTargetError  connection lost, deadlock, lock timeout: retry may help
     └── AlreadyRunningError       another run holds the lock (``pid``, ``host``, ``since``)
@@ -86,6 +87,7 @@ class SynclineError(Exception):
             "key": _jsonable_key(self.key),
             "row": self.row,
             "field": self.field,
+            "column": self.field,
             "value": None if self.value is None else str(self.value),
             "file": self.file,
         }
@@ -127,9 +129,12 @@ class KeyProblemError(SynclineError):
 class RowErrors(SynclineError):
     """Several row errors found in one run, reported together."""
 
-    def __init__(self, message: str, errors: Sequence[SynclineError], **where: Any) -> None:
+    def __init__(self, message: str, errors: Sequence[SynclineError], *,
+                 total: int | None = None, **where: Any) -> None:
         super().__init__(message, **where)
+        #: the errors kept (a capped list); ``total`` counts all of them
         self.errors = list(errors)
+        self.total = max(total or 0, len(self.errors))
 
 
 class GuardError(SynclineError):
@@ -139,6 +144,10 @@ class GuardError(SynclineError):
         super().__init__(message, **where)
         self.guard = guard
         self.flag = flag
+
+
+class OutputError(SynclineError):
+    """An output of the run (the rejects file) could not be written; the run rolls back."""
 
 
 class TargetError(SynclineError):

@@ -7,7 +7,12 @@ from __future__ import annotations
 
 from syncline.diff import ChangeSet
 from syncline.errors import GuardError
-from syncline.options import MASS_DELETE_FRACTION, MASS_DELETE_MIN_ROWS, RunOptions
+from syncline.options import (
+    MASS_DELETE_FRACTION,
+    MASS_DELETE_MIN_ROWS,
+    MAX_REJECTED_DEFAULT,
+    RunOptions,
+)
 
 
 def check_guards(changes: ChangeSet, options: RunOptions) -> list[GuardError]:
@@ -57,3 +62,19 @@ def check_guards(changes: ChangeSet, options: RunOptions) -> list[GuardError]:
             f" If this is intended, pass --max-delete {deletes} or --allow-mass-delete",
             guard="empty_source", flag="--allow-mass-delete", model=changes.model))
     return refusals
+
+
+def check_rejected(model: str, rejected: int, source_rows: int,
+                   options: RunOptions) -> GuardError | None:
+    """The refusal when ``--on-error=skip`` left out more rows than ``--max-rejected`` allows
+    (default 10% of the source rows: a run that rejects every row never commits)."""
+    limit = options.max_rejected
+    if options.on_error != "skip" or not limit.exceeded(rejected, source_rows):
+        return None
+    share = f"{rejected / source_rows:.0%}" if source_rows else "all"
+    default = " (the default)" if limit == MAX_REJECTED_DEFAULT else ""
+    return GuardError(
+        f"{model}: {rejected} of {source_rows} source rows ({share}) were rejected, more than"
+        f" --max-rejected {limit}{default} allows; nothing was written. Fix the source, or"
+        f" raise --max-rejected (a number of rows, or a percentage such as 100%) to apply"
+        " the other rows", guard="max_rejected", flag="--max-rejected", model=model)

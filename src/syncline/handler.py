@@ -8,19 +8,21 @@ never writes in a dry run (the dry run does not apply and roll back: it never ap
 
 from __future__ import annotations
 
-import csv
+import signal
+import threading
 import time
-from collections.abc import Callable, Sequence
-from contextlib import nullcontext
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from typing import ClassVar
 
 from syncline.engine import Computed, Plan, compute, make_plan
 from syncline.errors import ConfigError, GuardError, RowErrors, SynclineError
 from syncline.faults import pause_point
-from syncline.guards import check_guards
+from syncline.guards import check_guards, check_rejected
 from syncline.importer import Importer
 from syncline.locks import run_lock
 from syncline.options import RunOptions
+from syncline.rejects import Rejected, RejectsFile, check_path, source_files, sqlite_files
 from syncline.result import ModelResult, Result
 from syncline.sources.base import Source
 from syncline.sources.sql import SqlSource
@@ -92,8 +94,11 @@ class Handler:
         result = Result(dry_run=options.dry_run)
         started = time.perf_counter()
         target = self.make_target()
+        self._rejects: RejectsFile | None = None
+        self._plans: list[tuple[Plan, Computed]] = []
         try:
             target.require_database(create=options.create_table, dry_run=options.dry_run)
+            self._check_rejects_path(chosen, target, options)
             # a dry run writes nothing anywhere, not even a lock
             with nullcontext() if options.dry_run else run_lock(
                     target, self.name, [importer.table for importer in chosen]):
@@ -102,11 +107,18 @@ class Handler:
                     self._run(session, chosen, options, result, progress)
                 finally:
                     session.close()
-        except SynclineError as exc:
-            result.error = exc
+        except BaseException as exc:  # Ctrl-C too: the CLI must know whether it committed
+            if isinstance(exc, SynclineError):
+                result.error = exc
             exc.result = result  # type: ignore[attr-defined]
             raise
         finally:
+            if self._rejects is not None and result.committed:
+                self._rejects.publish()  # even when Ctrl-C came between commit and rename
+            elif self._rejects is not None:
+                self._rejects.discard()  # written but not committed: nothing is left
+            for _, computed in self._plans:
+                computed.rejected.close()  # the spooled rejected rows
             result.seconds = time.perf_counter() - started
             target.close()
             for importer in chosen:
@@ -116,6 +128,7 @@ class Handler:
     def _run(self, session: TargetSession, chosen: list[Importer], options: RunOptions,
              result: Result, progress: Progress | None) -> None:
         plans: list[tuple[Plan, Computed]] = []
+        self._plans = plans
         for importer in chosen:
             began = time.perf_counter()
             model = ModelResult(importer.name)
@@ -137,10 +150,12 @@ class Handler:
             model.seconds = time.perf_counter() - began
             plans.append((plan, computed))
         pause_point("after_read")
+        if options.on_error == "skip" and options.rejects is None and any(
+                c.rejected for _, c in plans):
+            raise ConfigError("--on-error=skip needs --rejects FILE: rejected rows are never"
+                              " dropped silently")
         errors = [e for _, c in plans for e in c.errors]
         fatal = any(c.fatal for _, c in plans)  # duplicate keys: --on-error=skip is no way out
-        if not fatal:
-            self._write_rejects(plans, options)
         if errors and (options.on_error == "abort" or fatal):
             total = sum(c.error_count for _, c in plans)
             if fatal:
@@ -152,8 +167,11 @@ class Handler:
                 advice = (". Fix the source, or pass --on-error=skip --rejects FILE to apply"
                           " the rest")
             raise RowErrors(
-                f"{total} row error(s); nothing was written (first: {errors[0]}){advice}", errors)
-        refusals = [g for _, c in plans for g in check_guards(c.changes, options)]
+                f"{total} row error(s); nothing was written (first: {errors[0]}){advice}", errors,
+                total=total)
+        refusals = [g for p, c in plans for g in [check_rejected(
+            p.importer.name, len(c.rejected), c.source_rows, options)] if g is not None]
+        refusals += [g for _, c in plans for g in check_guards(c.changes, options)]
         for refusal in refusals:
             result.models[refusal.model or ""].errors.append(refusal)
         if refusals:
@@ -162,7 +180,8 @@ class Handler:
             raise GuardError("; ".join(r.message for r in refusals),
                              guard=refusals[0].guard, flag=refusals[0].flag)
         if options.dry_run:
-            return
+            return  # a dry run writes nothing anywhere: no rejects file either
+        result.writing = True
         for plan, computed in plans:
             began = time.perf_counter()
             if progress:
@@ -175,6 +194,12 @@ class Handler:
                 model.errors.extend(refused)
                 model.error_count += len(refused)
                 model.rejected += len(refused)
+                for error in refused:  # to the rejects file too, by row, key and reason
+                    key = error.key if isinstance(error.key, tuple) else ()
+                    by_key = dict(zip(plan.importer.key, key, strict=False))
+                    computed.rejected.append(Rejected(
+                        error.row or 0, tuple(by_key.get(f, "") for f in plan.fields),
+                        str(error)))
             pause_point("mid_apply")
             result.models[plan.importer.name].seconds += time.perf_counter() - began
         for plan, computed in reversed(plans):
@@ -182,35 +207,49 @@ class Handler:
             session.apply_deletes(plan.importer.table, computed.changes, plan.specs,
                                   options.types, as_read=not plan.importer.has_target_hook)
             result.models[plan.importer.name].seconds += time.perf_counter() - began
+        self._write_rejects(plans, options)
         pause_point("before_commit")
-        session.commit()
-        result.committed = True
+        with _interrupt_after():  # Ctrl-C never lands between COMMIT and `committed`
+            session.commit()
+            result.committed = True
+        if self._rejects is not None:
+            self._rejects.publish()
         pause_point("after_commit")
 
-    def _write_rejects(self, plans: list[tuple[Plan, Computed]], options: RunOptions) -> None:
-        rejected = [(p, r) for p, c in plans for r in c.rejected]
-        if options.on_error != "skip":
-            return
+    def _check_rejects_path(self, chosen: list[Importer], target: SqlTarget,
+                            options: RunOptions) -> None:
+        """Refuse, before the run, a rejects path that is an input of the run or unusable."""
         if options.rejects is None:
-            if rejected:
-                raise ConfigError("--on-error=skip needs --rejects FILE: rejected rows are never"
-                                  " dropped silently")
             return
-        with open(options.rejects, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["model", "row", "reason", *_all_fields(plans)])
-            fields = _all_fields(plans)
-            for plan, rejected_row in rejected:
-                by_name = dict(zip(plan.fields, rejected_row.values, strict=False))
-                writer.writerow([plan.importer.name, rejected_row.row, rejected_row.reason,
-                                 *(by_name.get(f, "") for f in fields)])
+        inputs = sqlite_files(target.engine.url, "the target database")
+        for importer in chosen:
+            inputs += source_files(importer.source(self))
+        check_path(options.rejects, inputs)
+
+    def _write_rejects(self, plans: list[tuple[Plan, Computed]], options: RunOptions) -> None:
+        """The rejects file, to a temporary file: renamed into place after the commit."""
+        if options.on_error != "skip" or options.rejects is None:
+            return
+        self._rejects = RejectsFile(check_path(options.rejects, []),
+                                    escape_formulas=options.escape_formulas)
+        self._rejects.write([(p.importer.name, p.fields, c.rejected) for p, c in plans])
 
 
-def _all_fields(plans: list[tuple[Plan, Computed]]) -> list[str]:
-    names: dict[str, Any] = {}
-    for plan, _ in plans:
-        names.update(dict.fromkeys(plan.fields))
-    return list(names)
+@contextmanager
+def _interrupt_after() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) back until the block is done, then raise it: a report then
+    knows for sure whether the run committed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def _reading(progress: Progress | None, model: str) -> Callable[[int], None] | None:

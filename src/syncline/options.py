@@ -14,6 +14,46 @@ OnDuplicate = Literal["error", "first", "last"]
 OnError = Literal["abort", "skip"]
 EngineName = Literal["auto", "memory", "database"]
 
+@dataclass(frozen=True)
+class RejectedLimit:
+    """``--max-rejected``: a number of rows (``N``) or a share of the source rows (``P%``)."""
+
+    rows: int | None = None
+    percent: float | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> RejectedLimit:
+        """``"25"`` or ``"2.5%"``; ValueError for anything else."""
+        text = text.strip()
+        try:
+            if text.endswith("%"):
+                percent = float(text[:-1])
+                if not 0 <= percent <= 100:
+                    raise ValueError
+                return cls(percent=percent)
+            rows = int(text)
+            if rows < 0:
+                raise ValueError
+            return cls(rows=rows)
+        except ValueError:
+            raise ValueError(f"{text!r} is neither a number of rows (N) nor a percentage"
+                             " of the source rows (P%)") from None
+
+    def exceeded(self, rejected: int, source_rows: int) -> bool:
+        if self.rows is not None:
+            return rejected > self.rows
+        assert self.percent is not None
+        return rejected > 0 and rejected * 100 > self.percent * source_rows
+
+    def __str__(self) -> str:
+        if self.rows is not None:
+            return str(self.rows)
+        return f"{self.percent:g}%"
+
+
+#: the default --max-rejected: a run that rejects more than 10% of its rows is refused
+MAX_REJECTED_DEFAULT = RejectedLimit(percent=10)
+
 #: the mass-delete guard refuses when deletes exceed BOTH of these (see docs/guards.md)
 MASS_DELETE_MIN_ROWS = 10
 MASS_DELETE_FRACTION = 0.2
@@ -36,6 +76,10 @@ class RunOptions:
     on_duplicate: OnDuplicate = "error"
     on_error: OnError = "abort"
     rejects: Path | None = None
+    #: prefix ' to rejects cells a spreadsheet would run as a formula (= + - @ tab CR)
+    escape_formulas: bool = True
+    #: with on_error="skip": refuse the run when more rows than this are rejected
+    max_rejected: RejectedLimit = MAX_REJECTED_DEFAULT
     strict_columns: bool = False
     types: TypeOptions = field(default_factory=TypeOptions)
     #: keys mode: only these keys (one tuple per record); None means all records

@@ -48,7 +48,7 @@ class Block:
 def validated_batches(plan: Plan, options: RunOptions, computed: Computed,
                       progress: Callable[[int], None] | None = None) -> Iterator[Block]:
     """Blocks of valid, coerced rows; bad rows go to ``computed``."""
-    from syncline.engine import Rejected
+    from syncline.rejects import Rejected
 
     importer, fields, key_index = plan.importer, plan.fields, plan.key_index
     model, file = importer.name, plan.source.name
@@ -87,6 +87,7 @@ def validated_batches(plan: Plan, options: RunOptions, computed: Computed,
         if count:
             pause_point("mid_read")  # between the first batch and the next
         count += len(batch)
+        computed.source_rows += len(batch)
         if progress is not None:
             progress(count)
         if hook is not None:

@@ -72,6 +72,8 @@ class Result:
     dry_run: bool
     models: dict[str, ModelResult] = field(default_factory=dict)
     committed: bool = False
+    #: the run began writing to the target (an error after this was rolled back)
+    writing: bool = False
     seconds: float = 0.0
     error: SynclineError | None = None
 

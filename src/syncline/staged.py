@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 def compute_staged(plan: Plan, session: TargetSession, options: RunOptions,
                    progress: Callable[[int], None] | None = None) -> Computed:
-    from syncline.engine import Computed, computed_protected
+    from syncline.engine import Computed, protected_batches
 
     importer, fields = plan.importer, plan.fields
     computed = Computed(ChangeSet(importer.name, fields, importer.key))
@@ -39,9 +39,8 @@ def compute_staged(plan: Plan, session: TargetSession, options: RunOptions,
         staged += len(block)
     staging.index(session, stage)
     dropped = _duplicates(plan, session, stage, computed, options)
-    protected = computed_protected(plan, computed, options)
-    if protected:
-        key_converters = [converters[i] for i in plan.key_index]
+    key_converters = [converters[i] for i in plan.key_index]
+    for protected in protected_batches(plan, computed, options):  # streamed: bounded memory
         staging.protect(session, stage, [
             tuple(v if c is None else c(v) for c, v in zip(key_converters, k, strict=True))
             for k in protected])

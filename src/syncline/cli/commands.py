@@ -35,6 +35,7 @@ def _run_options(kw: dict[str, Any], **extra: Any) -> Any:
         max_delete=kw["max_delete"], max_total=kw["max_total"],
         allow_mass_delete=kw["allow_mass_delete"], on_duplicate=kw["on_duplicate"],
         on_error=kw["on_error"], rejects=Path(kw["rejects"]) if kw["rejects"] else None,
+        max_rejected=kw["max_rejected"], escape_formulas=kw["escape_formulas"],
         types=TypeOptions(strip_text=kw["strip_whitespace"], zone=zone,
                           null_tokens=frozenset(kw["null_tokens"])),
         engine=kw["engine"], collect_changes=kw["show_diff"], lock_timeout=kw["lock_timeout"],
@@ -138,8 +139,7 @@ def import_command(ctx: click.Context, /, handler_name: str, models: tuple[str, 
         handler_class = load_handler(handler_name)
         handler = handler_class(source_url=source_url, target_url=target_url)
     except SynclineError as exc:
-        fail(ctx, exc)
-        return
+        fail(ctx, exc, as_json=kw["as_json"])
     if list_models:
         for model in handler.models:
             click.echo(model)

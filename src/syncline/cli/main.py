@@ -9,9 +9,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from importlib.metadata import version
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+
+if TYPE_CHECKING:
+    from syncline.options import RejectedLimit
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -24,10 +27,26 @@ EXIT_INTERRUPTED = 130
 EPILOG = (
     "Exit codes: 0 success; 1 error; 2 usage error; 3 --check found changes;"
     " 4 a guard refused the change set; 5 already running; 130 interrupted."
-    " Nothing is written when the exit code is not 0."
+    " Nothing is written when the exit code is not 0. A run that committed exits 0 even when"
+    " its report is cut short by Ctrl-C or a closed output (a note on stderr says so)."
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _RejectedLimitType(click.ParamType["RejectedLimit"]):
+    name = "N|P%"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> RejectedLimit:
+        from syncline.options import RejectedLimit
+
+        if isinstance(value, RejectedLimit):
+            return value
+        try:
+            return RejectedLimit.parse(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 def run_options(func: F) -> F:
@@ -61,8 +80,17 @@ def run_options(func: F) -> F:
                      show_default=True,
                      help="abort: any row error writes nothing; skip: apply the rest and"
                           " write rejected rows to --rejects."),
-        click.option("--rejects", type=click.Path(dir_okay=False), metavar="FILE",
-                     help="CSV file for rows rejected with --on-error=skip."),
+        click.option("--rejects", metavar="FILE",
+                     help="CSV file for rows rejected with --on-error=skip; written only when"
+                          " the run commits (never in a dry run)."),
+        click.option("--max-rejected", type=_RejectedLimitType(), default="10%",
+                     show_default=True, metavar="N|P%",
+                     help="With --on-error=skip: refuse the run (write nothing) when more"
+                          " than N rows, or P% of the source rows, are rejected."),
+        click.option("--escape-formulas/--no-escape-formulas", default=True,
+                     show_default=True,
+                     help="Prefix ' to rejects cells starting with = + - @ tab or CR, so a"
+                          " spreadsheet never runs them as formulas."),
         click.option("--lock-timeout", type=click.FloatRange(min=0, min_open=True),
                      default=30, show_default=True, metavar="SECONDS",
                      help="Longest wait for a lock another session holds; then the run"
@@ -112,6 +140,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("psycopg").addHandler(logging.NullHandler())
     _register()
     args = sys.argv[1:] if argv is None else argv
+    _remember_secrets(args)
+    as_json = "--json" in args
     try:
         code = cli.main(args=args, prog_name="syncline", standalone_mode=False)
         sys.exit(code if isinstance(code, int) else EXIT_OK)
@@ -119,13 +149,34 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(done.exit_code)
     except click.ClickException as usage:
         usage.show()
+        _json_error(as_json, usage, usage.exit_code)
         sys.exit(usage.exit_code)
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except (KeyboardInterrupt, click.exceptions.Abort) as stop:
+        # only reached outside a run (run_and_report tells a committed run apart)
         click.echo("Error: interrupted; nothing was written", err=True)
+        _json_error(as_json, stop, EXIT_INTERRUPTED)
         sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:  # the last boundary: a bug must still read as one line
-        if "--traceback" in args:
-            raise
-        click.echo(f"Error: unexpected {type(exc).__name__}: {exc}"
-                   " (run with --traceback for details)", err=True)
+        from syncline.cli.report import _print_error
+
+        _print_error(exc, traceback="--traceback" in args)
+        _json_error(as_json, exc, EXIT_ERROR)
         sys.exit(EXIT_ERROR)
+
+
+def _remember_secrets(args: list[str]) -> None:
+    """Credentials in database URLs on the command line are never printed back."""
+    if any("://" in a or "=" in a for a in args):
+        from syncline.masking import remember_url
+
+        for arg in args:
+            if "://" in arg or "=" in arg:
+                remember_url(arg)
+
+
+def _json_error(as_json: bool, exc: BaseException, code: int) -> None:
+    """``--json`` promises ONE object on stdout, whatever happened."""
+    if as_json:
+        from syncline.cli.report import json_text
+
+        click.echo(json_text(None, exc, code))

@@ -13,8 +13,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from syncline.errors import ConfigError, HeaderError, SourceError
+from syncline.masking import mask_url
 from syncline.sources.base import Batch, SourceColumn
-from syncline.targets.sql import make_engine, mask_url
+from syncline.targets.sql import make_engine
 
 BATCH = 10_000
 
@@ -54,11 +55,15 @@ class SqlSource:
                                   f" in {mask_url(self.engine.url)}") from exc
         return self._table
 
-    def _run_query(self, conn: sa.Connection, **options: Any) -> sa.CursorResult[Any]:
-        """The user's query, as written (no ``:name`` nor ``%s`` placeholders)."""
+    def _run_query(self, conn: sa.Connection, *, probe: bool = False, **options: Any
+                   ) -> sa.CursorResult[Any]:
+        """The user's query, as written (no ``:name`` nor ``%s`` placeholders); ``probe``:
+        wrapped so that it yields its columns and no row (nothing is evaluated per row)."""
         assert self.query is not None
-        return conn.execution_options(no_parameters=True, **options).exec_driver_sql(
-            self.query)
+        text = self.query
+        if probe:
+            text = f"SELECT * FROM ({text.strip().rstrip(';')}) AS syncline_probe LIMIT 0"
+        return conn.execution_options(no_parameters=True, **options).exec_driver_sql(text)
 
     def columns(self) -> list[SourceColumn]:
         if self._columns is None:
@@ -68,9 +73,10 @@ class SqlSource:
                         table = self._selectable(conn)
                         self._columns = [SourceColumn(c.name, c.type) for c in table.columns]
                     else:
+                        # the names only: no row is read and the query is not run
+                        # whole (a PostgreSQL client cursor would buffer every row)
                         assert self.query is not None
-                        # streamed: learning the names must not fetch every row
-                        result = self._run_query(conn, stream_results=True)
+                        result = self._run_query(conn, probe=True)
                         keys = list(result.keys())
                         result.close()
                         self._columns = [SourceColumn(k) for k in keys]

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 
 from syncline.diff import ChangeSet, Create, Key, Update
 from syncline.errors import ConfigError, RowErrors, TargetError, TransientTargetError
+from syncline.masking import mask_text, mask_url, remember_url
 from syncline.targets import staging
 from syncline.targets.codes import CONFLICT, LOCK_WAIT, error_code, is_transient
 from syncline.targets.pinpoint import apply_in_parts
@@ -302,13 +303,16 @@ def _pymysql_server_cursor(connection: Any) -> Any:
 def make_engine(url: str | sa.Engine) -> sa.Engine:
     """An engine for a URL, with psycopg 3 as the PostgreSQL driver."""
     if isinstance(url, sa.Engine):
+        remember_url(url.url)
         return url
+    remember_url(url)
     if url.startswith(("postgresql://", "postgres://")):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     elif url.startswith("mysql://"):
         url = "mysql+pymysql://" + url.split("://", 1)[1]
     try:
         parsed = sa.engine.make_url(url)
+        remember_url(parsed)
         # PyMySQL sends a staging file with LOAD DATA LOCAL only when allowed to
         extra: dict[str, Any] = {}
         if parsed.drivername == "mysql+pymysql" and "local_infile" not in parsed.query:
@@ -316,8 +320,9 @@ def make_engine(url: str | sa.Engine) -> sa.Engine:
         elif parsed.drivername == "postgresql+psycopg" and "application_name" not in parsed.query:
             extra["connect_args"] = {"application_name": "syncline"}  # visible to the DBA
         return sa.create_engine(parsed, **extra)
-    except (sa.exc.ArgumentError, ImportError) as exc:
-        raise ConfigError(f"cannot use database URL {mask_url(url)}: {exc}") from exc
+    except (sa.exc.ArgumentError, ImportError, ValueError) as exc:
+        raise ConfigError(f"cannot use database URL {mask_url(url)}: {mask_text(str(exc))}"
+                          ) from exc
 
 
 def sqlite_file(url: sa.engine.URL) -> Path | None:
@@ -335,13 +340,6 @@ def sqlite_file(url: sa.engine.URL) -> Path | None:
         return None
     return Path(database).resolve()
 
-
-def mask_url(url: str | sa.engine.URL) -> str:
-    """A URL safe to print: the password is never shown."""
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
-        return "<invalid URL>"
 
 
 class SqlTarget:

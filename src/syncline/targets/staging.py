@@ -165,12 +165,15 @@ def drop_rows(session: TargetSession, stage: Stage, rows: Sequence[int]) -> None
 
 
 def protect(session: TargetSession, stage: Stage, keys: Sequence[tuple[Any, ...]]) -> None:
-    """Keys whose source rows were rejected: never updated nor deleted."""
-    table = sa.Table(f"{stage.table.name}_protect", sa.MetaData(),
-                     *(sa.Column(k, stage.target.c[k].type) for k in stage.key),
-                     prefixes=["TEMPORARY"])
-    table.create(session.conn)
-    session.temporary.append(table.name)
+    """Keys whose source rows were rejected: never updated nor deleted (called once per
+    batch of keys)."""
+    table = stage.protect
+    if table is None:
+        table = sa.Table(f"{stage.table.name}_protect", sa.MetaData(),
+                         *(sa.Column(k, stage.target.c[k].type) for k in stage.key),
+                         prefixes=["TEMPORARY"])
+        table.create(session.conn)
+        session.temporary.append(table.name)
     session.conn.execute(table.insert(), [dict(zip(stage.key, k, strict=True)) for k in keys])
     stage.protect = table
 
