@@ -17,12 +17,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from syncline.diff import ChangeSet, Key, Values, diff
-from syncline.errors import ConfigError, SynclineError
+from syncline.errors import ConfigError, KeyProblemError, SynclineError
 from syncline.importer import Importer
 from syncline.inference import infer_spec
 from syncline.options import RunOptions
 from syncline.reading import duplicate_error, validated_batches
 from syncline.sources.base import Source
+from syncline.targets import staging
 from syncline.targets.sql import TargetSession
 from syncline.types import (
     ColumnSpec,
@@ -128,11 +129,20 @@ def compute(plan: Plan, session: TargetSession, options: RunOptions,
     importer = plan.importer
     if options.delete and not importer.allow_delete:
         raise ConfigError(f"importer {importer.name} never deletes (allow_delete is off)")
-    if choose_engine(plan, session, options) == "database":
+    engine = choose_engine(plan, session, options)
+    refused = target_key_problems(plan, session)
+    if refused is not None:
+        return refused
+    if engine == "database":
         from syncline.staged import compute_staged
 
         return compute_staged(plan, session, options, progress)
     source_map, computed = read_source(plan, options, progress)
+    if computed.fatal:
+        # refused whatever the options say: no change set (docs/engines.md, rule 1)
+        computed.warnings = plan.warnings + computed.warnings
+        computed.specs = plan.specs
+        return computed
     wanted = None if options.keys is None else [make_key_tuple(k) for k in options.keys]
     if wanted is not None:
         keep = {fold_key(plan, k) for k in wanted}
@@ -146,6 +156,33 @@ def compute(plan: Plan, session: TargetSession, options: RunOptions,
         protected=computed_protected(plan, computed, options),
     )
     computed.warnings = plan.warnings + computed.warnings
+    computed.specs = plan.specs
+    return computed
+
+
+def target_key_problems(plan: Plan, session: TargetSession) -> Computed | None:
+    """A target table holding a key more than once cannot be synced by that key (which
+    record is the source row's counterpart?): the run is refused before the source is
+    read, with no change set, on both engines (docs/engines.md, rule 1)."""
+    importer = plan.importer
+    if session.is_assumed(importer.table):
+        return None
+    found = staging.target_duplicates(session, importer.table, importer.key)
+    if not found:
+        return None
+    listing = "; ".join(f"{k[0]!r} ({n} rows)" if len(k) == 1 else f"{k!r} ({n} rows)"
+                        for k, n in found[:20])
+    more = " and more" if len(found) > 20 else ""
+    error = KeyProblemError(
+        f"table {importer.table} holds duplicate key(s) ({', '.join(importer.key)}): "
+        f"{listing}{more}; a sync needs one target record per key (add a primary key or"
+        " remove the duplicates)", problems=[(k, []) for k, _ in found],
+        model=importer.name, field=", ".join(importer.key))
+    computed = Computed(ChangeSet(importer.name, plan.fields, importer.key))
+    computed.errors.append(error)
+    computed.error_count = 1
+    computed.fatal.append(error)
+    computed.warnings = list(plan.warnings)
     computed.specs = plan.specs
     return computed
 

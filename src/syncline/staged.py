@@ -39,6 +39,11 @@ def compute_staged(plan: Plan, session: TargetSession, options: RunOptions,
         staged += len(block)
     staging.index(session, stage)
     dropped = _duplicates(plan, session, stage, computed, options)
+    if computed.fatal:
+        # refused whatever the options say: no change set (docs/engines.md, rule 1)
+        computed.warnings = plan.warnings + computed.warnings
+        computed.specs = plan.specs
+        return computed
     protected = computed_protected(plan, computed, options)
     if protected:
         key_converters = [converters[i] for i in plan.key_index]
@@ -56,9 +61,9 @@ def compute_staged(plan: Plan, session: TargetSession, options: RunOptions,
     created = counts["created"] if create else 0
     updated = counts["updated"] if update else 0
     deleted = counts["deleted"] if delete else 0
-    changes.unchanged = counts["matched"] - counts["updated"]
+    changes.unchanged = counts["unchanged"]
     changes.skipped = ((0 if create else counts["created"]) + (0 if update else counts["updated"])
-                       + (0 if delete else counts["deleted"]))
+                       + counts["left"])
     if options.collect_changes:
         _read_back(plan, session, stage, changes, create=created > 0, update=updated > 0,
                    delete=deleted > 0)
