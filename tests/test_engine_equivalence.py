@@ -31,12 +31,12 @@ from hypothesis import strategies as st
 
 from conftest import drop_table
 from syncline import ConfigError, Handler, Importer, IterableSource, RunOptions
-from syncline.result import Result, change_as_dict
+from syncline.result import Result
 
 SOURCE_KEYS = ["a", "A", " a", "a ", "b", "B", "c", "", "  ", None]
 SOURCE_N = [None, 1, 2, "2", "abc", ""]
 SOURCE_S = [None, "x", "X", "", " x"]
-TARGET_KEYS = ["a", "A", " a", "b", "B", "c", None]
+TARGET_KEYS = ["a", "A", " a", "a ", "b", "B", "c", "", None]
 TARGET_N = [None, 1, 2]
 TARGET_S = [None, "x", "X", ""]
 
@@ -124,7 +124,9 @@ def run(target: Target, case: Case, engine: str, rejects: Path) -> dict[str, Any
     records = [{"k": k, "n": n, "s": s} for k, n, s in case.source]
     importer = Importer(table=target.table, key=("k",),
                         source=IterableSource(records, columns=["k", "n", "s"]))
-    handler = Handler(target_url=target.url, importers=[importer])  # type: ignore[arg-type]
+    # a handler name of its own: the run lock is per name, and other test runs share servers
+    handler = Handler(target_url=target.url, importers=[importer],  # type: ignore[arg-type]
+                      name=f"equivalence_{uuid.uuid4().hex[:8]}")
     options = RunOptions(engine=engine, collect_changes=True,  # type: ignore[arg-type]
                          rejects=rejects if case.options["on_error"] == "skip" else None,
                          **{k: v for k, v in case.options.items() if k != "keys"},
@@ -197,7 +199,8 @@ def _run_raising(target: Target, case: Case, rejects: Path) -> None:
     records = [{"k": k, "n": n, "s": s} for k, n, s in case.source]
     importer = Importer(table=target.table, key=("k",),
                         source=IterableSource(records, columns=["k", "n", "s"]))
-    Handler(target_url=target.url, importers=[importer]).run(  # type: ignore[arg-type]
+    Handler(target_url=target.url, importers=[importer],  # type: ignore[arg-type]
+            name=f"equivalence_{uuid.uuid4().hex[:8]}").run(
         RunOptions(engine="database", keys=[(k,) for k in case.options["keys"]],
                    **{k: v for k, v in case.options.items() if k != "keys"},
                    rejects=rejects if case.options["on_error"] == "skip" else None))
@@ -223,7 +226,25 @@ def _server_targets(engine: sa.Engine) -> Callable[[str], Target]:
     return make
 
 
-EXAMPLES: list[Case] = []
+OPTIONS = {"create": True, "update": True, "delete": False, "on_duplicate": "error",
+           "on_error": "abort", "dry_run": False}
+#: the disagreements found, one case each (see the focused tests below and docs/engines.md)
+DUPLICATE_SOURCE_KEYS = Case([], False, [("a", 1, "x"), ("a", 2, "x"), ("b", 1, "x")],
+                             {**OPTIONS, "create": False})
+PROTECTED_DIFFERING = Case([("a", 1, "x")], True, [("a", 2, "x"), ("a", "abc", "x")],
+                           {**OPTIONS, "on_duplicate": "last", "on_error": "skip"})
+PROTECTED_MISSING = Case([("a", 1, "x"), ("b", 1, "x")], True, [("a", "abc", "x"), ("b", 1, "x")],
+                         {**OPTIONS, "on_error": "skip"})
+TARGET_DUPLICATES = Case([("c", 1, "x"), ("c", 2, "x"), ("b", 1, "x")], False, [("c", 3, "x")],
+                         {**OPTIONS, "delete": True})
+TARGET_NULL_KEY = Case([(None, 1, "x"), ("b", 1, "x")], False, [("b", 1, "x")],
+                       {**OPTIONS, "delete": True})
+CASE_SPELLING = Case([("B", 1, "x"), ("c", 1, "x")], True, [("b", 2, "x"), ("A", 1, "x")],
+                     {**OPTIONS, "delete": True, "dry_run": True})
+TRAILING_SPACE_KEY = Case([("a ", 1, "x"), ("b", 1, "x")], True, [("a", 2, "x"), ("b", 1, "x")],
+                          {**OPTIONS, "delete": True})
+EXAMPLES = [DUPLICATE_SOURCE_KEYS, PROTECTED_DIFFERING, PROTECTED_MISSING, TARGET_DUPLICATES,
+            TARGET_NULL_KEY, CASE_SPELLING, TRAILING_SPACE_KEY]
 
 
 def regression(*found: Case) -> Callable[[Any], Any]:
@@ -236,7 +257,7 @@ def regression(*found: Case) -> Callable[[Any], Any]:
 
 
 @regression(*EXAMPLES)
-@settings(max_examples=200, deadline=None, derandomize=True, database=None,
+@settings(max_examples=150, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(case=cases())
 def test_engines_agree_on_sqlite(scratch: Path, case: Case) -> None:
@@ -254,7 +275,7 @@ def test_engines_agree_on_sqlite(scratch: Path, case: Case) -> None:
 
 
 @regression(*EXAMPLES)
-@settings(max_examples=40, deadline=None, derandomize=True, database=None,
+@settings(max_examples=30, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(case=cases())
 def test_engines_agree_on_postgresql(pg_engine: sa.Engine, scratch: Path, case: Case) -> None:
@@ -262,8 +283,100 @@ def test_engines_agree_on_postgresql(pg_engine: sa.Engine, scratch: Path, case: 
 
 
 @regression(*EXAMPLES)
-@settings(max_examples=40, deadline=None, derandomize=True, database=None,
+@settings(max_examples=30, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(case=cases())
 def test_engines_agree_on_mariadb(mysql_engine: sa.Engine, scratch: Path, case: Case) -> None:
     check_equivalent(_server_targets(mysql_engine), case, scratch)
+
+
+# -- one test per disagreement found (each failed before its rule was written) ---------------
+def both(make: Callable[[str], Target], case: Case, scratch: Path
+         ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The outcomes of both engines on their own copies of the target."""
+    outcomes = []
+    for engine in ("memory", "database"):
+        target = make(engine[0])
+        try:
+            create_target(target.engine, target.table, case)
+            outcomes.append(_renamed(run(target, case, engine, scratch / f"{engine}.csv"),
+                                     target.table))
+        finally:
+            drop_table(target.engine, target.table)
+            if isinstance(target.url, str):
+                target.engine.dispose()  # a SQLite file of its own
+    return outcomes[0], outcomes[1]
+
+
+def counts(outcome: dict[str, Any]) -> tuple[int, ...]:
+    m = outcome["model"]
+    return (m["created"], m["updated"], m["deleted"], m["unchanged"], m["skipped"])
+
+
+def test_duplicate_source_keys_compute_no_change_set(scratch: Path) -> None:
+    """Rule 1. Was: memory counted the key once (its last row), the database every row."""
+    case = DUPLICATE_SOURCE_KEYS
+    for outcome in both(_sqlite_targets(scratch), case, scratch):
+        assert outcome["raised"] == "RowErrors"
+        assert outcome["raised_errors"] == [("KeyProblemError", None, "None")]
+        assert counts(outcome) == (0, 0, 0, 0, 0)
+
+
+def test_protected_record_that_differs_is_skipped(scratch: Path) -> None:
+    """Rule 2 (issue 9's example). Was: the database counted 'a' unchanged, memory nowhere."""
+    case = PROTECTED_DIFFERING
+    memory, database = both(_sqlite_targets(scratch), case, scratch)
+    assert memory == database
+    assert counts(memory) == (0, 0, 0, 0, 1)
+    assert memory["table"] == [("a", 1, "x")]
+
+
+def test_protected_record_missing_from_the_source_is_skipped(scratch: Path) -> None:
+    """Rule 2. Was: with deletes off the database counted 'a' skipped, memory nowhere."""
+    case = PROTECTED_MISSING
+    memory, database = both(_sqlite_targets(scratch), case, scratch)
+    assert memory == database
+    assert counts(memory) == (0, 0, 0, 1, 1)
+
+
+def test_target_with_duplicate_keys_is_refused(scratch: Path) -> None:
+    """Rule 3. Was: memory failed on a count mismatch; the database updated and deleted
+    every copy, committed, and counted a negative number of unchanged rows."""
+    case = TARGET_DUPLICATES
+    for outcome in both(_sqlite_targets(scratch), case, scratch):
+        assert outcome["raised"] == "RowErrors"
+        assert outcome["raised_errors"] == [("KeyProblemError", None, "None")]
+        assert counts(outcome) == (0, 0, 0, 0, 0)
+        assert outcome["table"] == sorted(case.target, key=repr)
+
+
+def test_target_record_with_a_null_key_is_skipped_never_deleted(scratch: Path) -> None:
+    """Rule 4. Was: both engines counted it as a delete that the key could not reach, and
+    every run with --delete failed on the count check."""
+    case = TARGET_NULL_KEY
+    memory, database = both(_sqlite_targets(scratch), case, scratch)
+    assert memory == database
+    assert memory["raised"] is None
+    assert counts(memory) == (0, 0, 0, 1, 1)
+    assert memory["table"] == sorted(case.target, key=repr)
+
+
+def test_change_keys_are_spelled_as_their_record(mysql_engine: sa.Engine,
+                                                 scratch: Path) -> None:
+    """Rule 5, on a case-insensitive target. Was: memory reported the case-folded key."""
+    case = CASE_SPELLING
+    memory, database = both(_server_targets(mysql_engine), case, scratch)
+    assert memory == database
+    keys = sorted((json.loads(c)["op"], json.loads(c)["key"]) for c in memory["model"]["changes"])
+    assert keys == [("create", ["A"]), ("delete", ["c"]), ("update", ["B"])]
+
+
+def test_keys_match_as_the_collation_pads_them(mysql_engine: sa.Engine, scratch: Path) -> None:
+    """Rule 6, on MariaDB (PAD SPACE: 'a ' = 'a'). Was: memory saw two keys, deleted 'a '
+    and created 'a' (the insert then hit the primary key); the database updated 'a '."""
+    case = TRAILING_SPACE_KEY
+    memory, database = both(_server_targets(mysql_engine), case, scratch)
+    assert memory == database
+    assert memory["raised"] is None
+    assert counts(memory) == (0, 1, 0, 1, 0)
+    assert memory["table"] == [("a", 2, "x"), ("b", 1, "x")]

@@ -5,7 +5,8 @@
 in memory (here) where Python must see every target row. Both read the source through
 :mod:`syncline.reading`; nothing is written here: the result is a
 :class:`~syncline.diff.ChangeSet` plus the row errors. In memory, the source is held as one
-entry per key and the target is streamed through.
+entry per key and the target is streamed through. Both engines follow the rules of
+docs/engines.md (one per case where they could differ), checked by a property test.
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ class Plan:
     fold_key: tuple[bool, ...]
     warnings: list[str]
     types: TypeOptions
+    #: a text key part as the target's collation matches it (where ``fold_key`` says so)
+    fold_text: Callable[[str], str] = str.casefold
 
 
 def make_plan(importer: Importer, source: Source, session: TargetSession,
@@ -98,7 +101,8 @@ def make_plan(importer: Importer, source: Source, session: TargetSession,
     key_index = tuple(fields.index(k) for k in importer.key)
     fold = tuple(session.target.capabilities.case_insensitive_keys
                  and specs[k].kind == "text" for k in importer.key)
-    return Plan(importer, source, fields, specs, key_index, fold, warnings, options.types)
+    return Plan(importer, source, fields, specs, key_index, fold, warnings, options.types,
+                session.target.capabilities.fold_text_key)
 
 
 def specs_from_source(source: Source, dialect: str) -> list[ColumnSpec]:
@@ -194,7 +198,7 @@ def make_key_tuple(key: Any) -> Key:
 def fold_key(plan: Plan, key: Key) -> Key:
     if not any(plan.fold_key):
         return key
-    return tuple(p.casefold() if f and isinstance(p, str) else p
+    return tuple(plan.fold_text(p) if f and isinstance(p, str) else p
                  for p, f in zip(key, plan.fold_key, strict=True))
 
 

@@ -139,7 +139,9 @@ class Handler:
             self._write_rejects(plans, options)
         if errors and (options.on_error == "abort" or fatal):
             total = sum(c.error_count for _, c in plans)
-            if fatal:
+            if fatal and all(e.file is None for _, c in plans for e in c.fatal):
+                advice = ""  # the target's duplicate keys: the error says what to do
+            elif fatal:
                 advice = (". Duplicate keys are never skipped: fix the source, or pass"
                           " --on-duplicate=first or --on-duplicate=last to keep one row")
             elif isinstance(errors[0], GuardError):

@@ -5,6 +5,11 @@ Source rows are validated and coerced exactly as for the in-memory engine (same 
 change set is counted — and, when asked, read back (only the changed rows) — with
 set-based SQL, and applied the same way (:mod:`syncline.targets.staging`). Memory stays
 bounded by the batch, not by the table.
+
+It must agree with the in-memory engine on counts, changes, errors and the final table;
+where they could differ, the rules in docs/engines.md decide (duplicate keys refused with
+no change set, protected and NULL-key target records counted as skipped), and
+``tests/test_engine_equivalence.py`` checks it.
 """
 
 from __future__ import annotations

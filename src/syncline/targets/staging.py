@@ -151,9 +151,11 @@ def duplicates(session: TargetSession, stage: Stage) -> list[tuple[Key, list[int
                      else sa.tuple_(*keys).in_(chunk))
         for row in session.conn.execute(sa.select(*keys, s.c[ROW]).where(condition)):
             key = tuple(row[:-1])
-            if session.target.capabilities.case_insensitive_keys:
+            capabilities = session.target.capabilities
+            if capabilities.case_insensitive_keys:
                 # the database grouped 'abc' with 'ABC': so must the report
-                key = tuple(p.casefold() if isinstance(p, str) else p for p in key)
+                key = tuple(capabilities.fold_text_key(p) if isinstance(p, str) else p
+                            for p in key)
             found.setdefault(key, []).append(row[-1])
     return [(k, sorted(rows)) for k, rows in found.items()]
 
