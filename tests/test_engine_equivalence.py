@@ -5,8 +5,10 @@ The same source, target and options go through ``engine="memory"`` and
 exception's type), the counts, the change lists, the row errors (type, row, key), the
 rejected rows and the final table must be the same. Sources and targets are small and
 nasty: text keys that differ by case and surrounding whitespace, NULL and empty keys,
-duplicates, values that do not fit an integer column, NULLs; targets with and without a
-primary key (so also holding duplicate or NULL keys).
+duplicates, values that do not fit an integer column, NULLs; single and composite keys
+(k, n); targets with and without a primary key (so also holding duplicate or NULL keys);
+every combination of create/update/delete, --on-duplicate, --on-error (skip writes a
+rejects file, compared too), dry run and text stripping on or off.
 
 Keys mode (``RunOptions(keys=...)``) runs only in memory: the database engine refuses it
 with a ConfigError, which is asserted here; there is nothing else to compare.
@@ -32,6 +34,7 @@ from hypothesis import strategies as st
 from conftest import drop_table
 from syncline import ConfigError, Handler, Importer, IterableSource, RunOptions
 from syncline.result import Result
+from syncline.types import TypeOptions
 
 SOURCE_KEYS = ["a", "A", " a", "a ", "b", "B", "c", "", "  ", None]
 SOURCE_N = [None, 1, 2, "2", "abc", ""]
@@ -49,6 +52,12 @@ class Case:
     primary_key: bool
     source: list[Row]
     options: dict[str, Any]
+    #: the key is (k, n) instead of (k)
+    composite: bool = False
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        return ("k", "n") if self.composite else ("k",)
 
 
 def _row(keys: list[Any], ns: list[Any], ss: list[Any]) -> st.SearchStrategy[Row]:
@@ -67,11 +76,12 @@ def cases(draw: st.DrawFn) -> Case:
         "on_duplicate": draw(st.sampled_from(["error", "first", "last"])),
         "on_error": draw(st.sampled_from(["abort", "skip"])),
         "dry_run": draw(st.booleans()),
+        "types": TypeOptions(strip_text=draw(st.integers(0, 3)) > 0),
     }
     if draw(st.integers(0, 9)) == 0:
         options["keys"] = draw(st.lists(st.sampled_from(["a", "A", "b", "c", "z"]),
                                         min_size=1, max_size=3))
-    return Case(target, primary_key, source, options)
+    return Case(target, primary_key, source, options, composite=draw(st.integers(0, 3)) == 0)
 
 
 # -- one target per engine ------------------------------------------------------------
@@ -82,14 +92,14 @@ class Target:
     table: str
 
 
-def _unique_target(rows: list[Row], dialect: str) -> list[Row]:
+def _unique_target(rows: list[Row], dialect: str, composite: bool) -> list[Row]:
     """Rows a primary key allows: one per key as the dialect compares keys."""
     seen: set[Any] = set()
     kept = []
     for k, n, s in rows:
-        if k is None:
+        if k is None or (composite and n is None):
             continue
-        same = k.casefold().rstrip(" ") if dialect == "mysql" else k
+        same = (k.casefold().rstrip(" ") if dialect == "mysql" else k, composite and n)
         if same not in seen:
             seen.add(same)
             kept.append((k, n, s))
@@ -97,13 +107,14 @@ def _unique_target(rows: list[Row], dialect: str) -> list[Row]:
 
 
 def create_target(engine: sa.Engine, table: str, case: Case) -> list[Row]:
-    rows = (_unique_target(case.target, engine.dialect.name) if case.primary_key
-            else case.target)
+    rows = (_unique_target(case.target, engine.dialect.name, case.composite)
+            if case.primary_key else case.target)
     metadata = sa.MetaData()
     t = sa.Table(table, metadata,
                  sa.Column("k", sa.String(20), primary_key=case.primary_key,
                            nullable=not case.primary_key),
-                 sa.Column("n", sa.Integer),
+                 sa.Column("n", sa.Integer, primary_key=case.primary_key and case.composite,
+                           nullable=not (case.primary_key and case.composite)),
                  sa.Column("s", sa.String(20)))
     metadata.create_all(engine)
     if rows:
@@ -119,10 +130,15 @@ def table_rows(engine: sa.Engine, table: str) -> list[tuple[Any, ...]]:
     return sorted(found, key=repr)
 
 
+def keys_of(case: Case) -> list[tuple[Any, ...]]:
+    """The keys of keys mode, as tuples of the case's key."""
+    return [(k, 1) if case.composite else (k,) for k in case.options["keys"]]
+
+
 # -- one run, described as plain data ---------------------------------------------------
 def run(target: Target, case: Case, engine: str, rejects: Path) -> dict[str, Any]:
     records = [{"k": k, "n": n, "s": s} for k, n, s in case.source]
-    importer = Importer(table=target.table, key=("k",),
+    importer = Importer(table=target.table, key=case.key,
                         source=IterableSource(records, columns=["k", "n", "s"]))
     # a handler name of its own: the run lock is per name, and other test runs share servers
     handler = Handler(target_url=target.url, importers=[importer],  # type: ignore[arg-type]
@@ -131,7 +147,7 @@ def run(target: Target, case: Case, engine: str, rejects: Path) -> dict[str, Any
                          rejects=rejects if case.options["on_error"] == "skip" else None,
                          **{k: v for k, v in case.options.items() if k != "keys"},
                          keys=None if "keys" not in case.options
-                         else [(k,) for k in case.options["keys"]])
+                         else keys_of(case))
     outcome: dict[str, Any] = {}
     result: Result | None
     try:
@@ -197,11 +213,11 @@ def check_equivalent(make: Callable[[str], Target], case: Case, scratch: Path) -
 
 def _run_raising(target: Target, case: Case, rejects: Path) -> None:
     records = [{"k": k, "n": n, "s": s} for k, n, s in case.source]
-    importer = Importer(table=target.table, key=("k",),
+    importer = Importer(table=target.table, key=case.key,
                         source=IterableSource(records, columns=["k", "n", "s"]))
     Handler(target_url=target.url, importers=[importer],  # type: ignore[arg-type]
             name=f"equivalence_{uuid.uuid4().hex[:8]}").run(
-        RunOptions(engine="database", keys=[(k,) for k in case.options["keys"]],
+        RunOptions(engine="database", keys=keys_of(case),
                    **{k: v for k, v in case.options.items() if k != "keys"},
                    rejects=rejects if case.options["on_error"] == "skip" else None))
 
