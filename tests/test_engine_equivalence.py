@@ -32,7 +32,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import drop_table
-from syncline import ConfigError, Handler, Importer, IterableSource, RunOptions
+from syncline import ConfigError, Handler, Importer, IterableSource, RowErrors, RunOptions
 from syncline.result import Result
 from syncline.types import TypeOptions
 
@@ -368,6 +368,16 @@ def test_target_with_duplicate_keys_is_refused(scratch: Path) -> None:
         assert outcome["raised_errors"] == [("KeyProblemError", None, "None")]
         assert counts(outcome) == (0, 0, 0, 0, 0)
         assert outcome["table"] == sorted(case.target, key=repr)
+    target = _sqlite_targets(scratch)("x")
+    create_target(target.engine, target.table, case)
+    importer = Importer(table=target.table, key=case.key, source=IterableSource(
+        [{"k": k, "n": n, "s": s} for k, n, s in case.source]))
+    with pytest.raises(RowErrors) as raised:
+        Handler(target_url=target.url, importers=[importer]).run(  # type: ignore[arg-type]
+            RunOptions(delete=True))
+    target.engine.dispose()
+    assert "holds duplicate key(s) (k): 'c' (2 rows)" in str(raised.value)
+    assert "fix the source" not in str(raised.value)  # the advice is the error's own
 
 
 def test_target_record_with_a_null_key_is_skipped_never_deleted(scratch: Path) -> None:
