@@ -131,20 +131,36 @@ def diff(
     """Compare source records (key -> (row number, values)) with the target's.
 
     ``protected`` keys are never updated or deleted: the source had a row for them that
-    was rejected, so the source's word on them is unknown.
+    was rejected, so the source's word on them is unknown. Their target records count as
+    ``unchanged`` when equal to the key's valid source row, else as ``skipped``. A target
+    record with a NULL key part matches no source row and cannot be addressed by its key:
+    it is ``skipped``, never deleted. So every target record lands in exactly one of
+    unchanged, updated, deleted and skipped (docs/engines.md). The target must hold one
+    record per key (the engine refuses it otherwise).
     """
     names = tuple(fields)
     changes = ChangeSet(model=model, fields=names, key=tuple(key))
+    # a change's key is spelled as the record it names (the source row of a create, the
+    # target record of an update or delete), not as the case-folded key that matched them
+    key_index = [names.index(k) for k in key]
+
+    def spelled(values: Values) -> Key:
+        return tuple(values[i] for i in key_index)
+
     seen: set[Key] = set()
     for tkey, old in target:
-        seen.add(tkey)
         changes.target_rows += 1
+        if None in tkey:
+            changes.skipped += 1
+            continue
+        seen.add(tkey)
         found = source.get(tkey)
         if found is None:
             if tkey in protected:
+                changes.skipped += 1
                 continue
             if delete:
-                changes.deletes.append(Delete(tkey, old, names))
+                changes.deletes.append(Delete(spelled(old), old, names))
             else:
                 changes.skipped += 1
             continue
@@ -152,14 +168,15 @@ def diff(
         if new == old:
             changes.unchanged += 1
         elif tkey in protected:
-            continue
+            changes.skipped += 1
         elif update:
             changed_names = tuple(n for n, a, b in zip(names, old, new, strict=True) if a != b)
-            changes.updates.append(Update(tkey, old, new, names, changed_names, row))
+            changes.updates.append(Update(spelled(old), old, new, names, changed_names, row))
         else:
             changes.skipped += 1
     missing = (
-        Create(skey, new, names, row) for skey, (row, new) in source.items() if skey not in seen
+        Create(spelled(new), new, names, row) for skey, (row, new) in source.items()
+        if skey not in seen
     )
     if create:
         changes.creates.extend(missing)

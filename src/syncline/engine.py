@@ -5,7 +5,8 @@
 in memory (here) where Python must see every target row. Both read the source through
 :mod:`syncline.reading`; nothing is written here: the result is a
 :class:`~syncline.diff.ChangeSet` plus the row errors. In memory, the source is held as one
-entry per key and the target is streamed through.
+entry per key and the target is streamed through. Both engines follow the rules of
+docs/engines.md (one per case where they could differ), checked by a property test.
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ class Plan:
     types: TypeOptions
     #: the options the key columns are read with (a file's keys are always stripped)
     key_types: TypeOptions
+    #: a text key part as the target's collation matches it (where ``fold_key`` says so)
+    fold_text: Callable[[str], str] = str.casefold
 
     def types_for(self, name: str) -> TypeOptions:
         return self.key_types if name in self.importer.key else self.types
@@ -99,7 +102,8 @@ def make_plan(importer: Importer, source: Source, session: TargetSession,
     fold = tuple(session.target.capabilities.case_insensitive_keys
                  and specs[k].kind == "text" for k in importer.key)
     types, key_types = resolve_types(options.types, source)
-    return Plan(importer, source, fields, specs, key_index, fold, warnings, types, key_types)
+    return Plan(importer, source, fields, specs, key_index, fold, warnings, types, key_types,
+                session.target.capabilities.fold_text_key)
 
 
 def resolve_types(types: TypeOptions, source: Source) -> tuple[TypeOptions, TypeOptions]:
@@ -143,7 +147,8 @@ def compute(plan: Plan, session: TargetSession, options: RunOptions,
     importer = plan.importer
     if options.delete and not importer.allow_delete:
         raise ConfigError(f"importer {importer.name} never deletes (allow_delete is off)")
-    if choose_engine(plan, session, options) == "database":
+    engine = choose_engine(plan, session, options)
+    if engine == "database":
         from syncline.staged import compute_staged
 
         try:
@@ -152,6 +157,11 @@ def compute(plan: Plan, session: TargetSession, options: RunOptions,
             exc.locate(model=importer.name)
             raise
     source_map, computed = read_source(plan, options, progress)
+    if computed.fatal:
+        # refused whatever the options say: no change set (docs/engines.md, rule 1)
+        computed.warnings = plan.warnings + computed.warnings
+        computed.specs = plan.specs
+        return computed
     wanted = None if options.keys is None else [make_key_tuple(k) for k in options.keys]
     if wanted is not None:
         keep = {fold_key(plan, k) for k in wanted}
@@ -176,8 +186,7 @@ def make_key_tuple(key: Any) -> Key:
 def fold_key(plan: Plan, key: Key) -> Key:
     if not any(plan.fold_key):
         return key
-    # MySQL/MariaDB's default collations ignore case and (PAD SPACE) trailing spaces
-    return tuple(p.rstrip(" ").casefold() if f and isinstance(p, str) else p
+    return tuple(plan.fold_text(p) if f and isinstance(p, str) else p
                  for p, f in zip(key, plan.fold_key, strict=True))
 
 

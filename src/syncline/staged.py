@@ -5,6 +5,11 @@ Source rows are validated and coerced exactly as for the in-memory engine (same 
 change set is counted — and, when asked, read back (only the changed rows) — with
 set-based SQL, and applied the same way (:mod:`syncline.targets.staging`). Memory stays
 bounded by the batch, not by the table.
+
+It must agree with the in-memory engine on counts, changes, errors and the final table;
+where they could differ, the rules in docs/engines.md decide (duplicate keys refused with
+no change set, protected and NULL-key target records counted as skipped), and
+``tests/test_engine_equivalence.py`` checks it.
 """
 
 from __future__ import annotations
@@ -39,6 +44,11 @@ def compute_staged(plan: Plan, session: TargetSession, options: RunOptions,
         staged += len(block)
     staging.index(session, stage)
     dropped = _duplicates(plan, session, stage, computed, options)
+    if computed.fatal:
+        # refused whatever the options say: no change set (docs/engines.md, rule 1)
+        computed.warnings = plan.warnings + computed.warnings
+        computed.specs = plan.specs
+        return computed
     key_converters = [converters[i] for i in plan.key_index]
     for protected in protected_batches(plan, computed, options):  # streamed: bounded memory
         staging.protect(session, stage, [
@@ -55,9 +65,9 @@ def compute_staged(plan: Plan, session: TargetSession, options: RunOptions,
     created = counts["created"] if create else 0
     updated = counts["updated"] if update else 0
     deleted = counts["deleted"] if delete else 0
-    changes.unchanged = counts["matched"] - counts["updated"]
+    changes.unchanged = counts["unchanged"]
     changes.skipped = ((0 if create else counts["created"]) + (0 if update else counts["updated"])
-                       + (0 if delete else counts["deleted"]))
+                       + counts["left"])
     if options.collect_changes:
         _read_back(plan, session, stage, changes, create=created > 0, update=updated > 0,
                    delete=deleted > 0)

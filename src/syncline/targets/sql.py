@@ -45,6 +45,9 @@ class Capabilities:
 
     #: text keys that differ only by case are the same key (MySQL/MariaDB default collation)
     case_insensitive_keys: bool = False
+    #: text keys that differ only by trailing spaces are the same key (PAD SPACE collations:
+    #: MariaDB's defaults; MySQL 8's utf8mb4_0900 ones are NO PAD, see docs/engines.md)
+    pad_space_keys: bool = False
     #: explicit values written to a serial column must advance its sequence by hand
     manual_sequences: bool = False
     #: a DBAPI cursor for streaming a large result (server-side where the driver can)
@@ -88,6 +91,13 @@ class Capabilities:
     #: how a column is compared in SQL (MySQL: text byte for byte, not by collation)
     comparable: Callable[[Any], Any] = field(default=lambda column: column)
 
+    def fold_text_key(self, text: str) -> str:
+        """A text key as the target's collation matches it, for matching in Python: the
+        in-memory engine and the duplicate report must group keys as the database does."""
+        if self.pad_space_keys:
+            text = text.rstrip(" ")
+        return text.casefold() if self.case_insensitive_keys else text
+
 
 def capabilities_for(dialect_name: str) -> Capabilities:
     if dialect_name == "postgresql":
@@ -99,7 +109,8 @@ def capabilities_for(dialect_name: str) -> Capabilities:
                             isolation_level="REPEATABLE READ",
                             lock_timeout=("SET LOCAL lock_timeout = '{ms}ms'",))
     if dialect_name in ("mysql", "mariadb"):
-        return Capabilities(case_insensitive_keys=True, open_cursor=_pymysql_server_cursor,
+        return Capabilities(case_insensitive_keys=True, pad_space_keys=True,
+                            open_cursor=_pymysql_server_cursor,
                             comparable=_mysql_comparable, implicit_commit_ddl=True,
                             bulk_load=_mysql_load,
                             drop_temporary="DROP TEMPORARY TABLE IF EXISTS {}",

@@ -151,9 +151,11 @@ def duplicates(session: TargetSession, stage: Stage) -> list[tuple[Key, list[int
                      else sa.tuple_(*keys).in_(chunk))
         for row in session.conn.execute(sa.select(*keys, s.c[ROW]).where(condition)):
             key = tuple(row[:-1])
-            if session.target.capabilities.case_insensitive_keys:
+            capabilities = session.target.capabilities
+            if capabilities.case_insensitive_keys:
                 # the database grouped 'abc' with 'ABC': so must the report
-                key = tuple(p.casefold() if isinstance(p, str) else p for p in key)
+                key = tuple(capabilities.fold_text_key(p) if isinstance(p, str) else p
+                            for p in key)
             found.setdefault(key, []).append(row[-1])
     return [(k, sorted(rows)) for k, rows in found.items()]
 
@@ -176,6 +178,10 @@ def protect(session: TargetSession, stage: Stage, keys: Sequence[tuple[Any, ...]
         session.temporary.append(table.name)
     session.conn.execute(table.insert(), [dict(zip(stage.key, k, strict=True)) for k in keys])
     stage.protect = table
+
+
+def _key_not_null(stage: Stage) -> list[sa.ColumnElement[bool]]:
+    return [stage.target.c[k].is_not(None) for k in stage.key]
 
 
 # -- the three sets, as SQL -----------------------------------------------------------
@@ -222,8 +228,10 @@ def classify(session: TargetSession, stage: Stage, *, deletes: bool) -> None:
              .where(sa.or_(missing, changed)))
     session.conn.execute(diff.insert().from_select([*stage.fields, ROW, OP, *olds], query))
     if deletes:
+        # a NULL key matches nothing and cannot be addressed: never a delete (skipped)
         gone = (sa.select(sa.literal("d"), *(t.c[f] for f in stage.fields)).select_from(t)
-                .where(~sa.exists().where(_match(stage, s)), *_unprotected(stage)))
+                .where(~sa.exists().where(_match(stage, s)), *_unprotected(stage),
+                       *_key_not_null(stage)))
         session.conn.execute(diff.insert().from_select([OP, *olds], gone))
         capabilities = session.target.capabilities
         if capabilities.index_stage and not capabilities.implicit_commit_ddl:
@@ -261,21 +269,34 @@ def _diff(stage: Stage) -> sa.Table:
 
 
 def counts(session: TargetSession, stage: Stage, staged: int) -> dict[str, int]:
-    """created, updated, matched, deleted and target_rows — counted by the database.
-    ``deleted`` is exact only when :func:`classify` listed the deletes; else it is the
-    number of target rows no staged row matched (for the ``skipped`` column)."""
+    """Counted by the database: ``created``, ``updated`` (the diff table's rows),
+    ``unchanged`` (matched target rows equal to their source row), ``deleted`` (exact
+    when :func:`classify` listed the deletes, else 0), ``left`` (target rows neither
+    matched-and-equal, updated nor deleted: unmatched ones when deletes are off, NULL
+    keys, and the records of protected keys that differ from the source) and
+    ``target_rows``. The stage must hold one row per key (duplicates resolved), and the
+    target too (:func:`target_duplicates`): then ``staged - created`` target rows matched.
+    ``unchanged + updated + deleted + left == target_rows`` (docs/engines.md)."""
     if stage.all_new:
-        return {"created": staged, "updated": 0, "matched": 0, "deleted": 0, "target_rows": 0}
-    d, t = _diff(stage), stage.target
+        return {"created": staged, "updated": 0, "unchanged": 0, "deleted": 0, "left": 0,
+                "target_rows": 0}
+    s, d, t = stage.table, _diff(stage), stage.target
     conn = session.conn
     by_op = {op: int(n) for op, n in conn.execute(
         sa.select(d.c[OP], sa.func.count()).group_by(d.c[OP]))}
-    created, updated = by_op.get("c", 0), by_op.get("u", 0)
+    created, updated, deleted = by_op.get("c", 0), by_op.get("u", 0), by_op.get("d", 0)
     matched = staged - created
     target_rows = conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
-    deleted = by_op["d"] if "d" in by_op else max(target_rows - matched, 0)
-    return {"created": created, "updated": updated, "matched": matched,
-            "deleted": deleted, "target_rows": target_rows}
+    protected_differing = 0
+    if stage.protect is not None:
+        protected_differing = conn.execute(
+            sa.select(sa.func.count()).select_from(s.join(t, _match(stage, s)))
+            .where(_differs(session, stage), sa.exists().where(_match(stage, stage.protect))
+                   )).scalar_one()
+    unchanged = matched - updated - protected_differing
+    left = target_rows - matched - deleted + protected_differing
+    return {"created": created, "updated": updated, "unchanged": unchanged,
+            "deleted": deleted, "left": left, "target_rows": target_rows}
 
 
 # -- apply: compare-and-set, each statement checked against its count -------------------
