@@ -39,10 +39,17 @@ class Update:
     fields: tuple[str, ...]
     changed: tuple[str, ...]
     row: int | None = None
+    #: the target's values as read, where a ``normalize_target`` hook changed them (apply
+    #: addresses and compares the row by these); None: as ``old_values``
+    read: Values | None = None
 
     @property
     def old(self) -> dict[str, Any]:
         return dict(zip(self.fields, self.old_values, strict=True))
+
+    @property
+    def as_read(self) -> Values:
+        return self.old_values if self.read is None else self.read
 
     @property
     def new(self) -> dict[str, Any]:
@@ -56,10 +63,16 @@ class Delete:
     key: Key
     old_values: Values
     fields: tuple[str, ...]
+    #: the target's values as read (see :attr:`Update.read`)
+    read: Values | None = None
 
     @property
     def old(self) -> dict[str, Any]:
         return dict(zip(self.fields, self.old_values, strict=True))
+
+    @property
+    def as_read(self) -> Values:
+        return self.old_values if self.read is None else self.read
 
 
 Change = Create | Update | Delete
@@ -121,7 +134,7 @@ def diff(
     fields: Sequence[str],
     key: Sequence[str],
     source: Mapping[Key, tuple[int | None, Values]],
-    target: Iterable[tuple[Key, Values]],
+    target: Iterable[tuple[Key, Values] | tuple[Key, Values, Values | None]],
     *,
     create: bool = True,
     update: bool = True,
@@ -148,7 +161,9 @@ def diff(
         return tuple(values[i] for i in key_index)
 
     seen: set[Key] = set()
-    for tkey, old in target:
+    for record in target:
+        tkey, old = record[0], record[1]
+        read = record[2] if len(record) > 2 else None
         changes.target_rows += 1
         if None in tkey:
             changes.skipped += 1
@@ -160,7 +175,7 @@ def diff(
                 changes.skipped += 1
                 continue
             if delete:
-                changes.deletes.append(Delete(spelled(old), old, names))
+                changes.deletes.append(Delete(spelled(old), old, names, read))
             else:
                 changes.skipped += 1
             continue
@@ -171,7 +186,8 @@ def diff(
             changes.skipped += 1
         elif update:
             changed_names = tuple(n for n, a, b in zip(names, old, new, strict=True) if a != b)
-            changes.updates.append(Update(spelled(old), old, new, names, changed_names, row))
+            changes.updates.append(Update(spelled(old), old, new, names, changed_names, row,
+                                          read))
         else:
             changes.skipped += 1
     missing = (

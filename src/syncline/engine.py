@@ -263,8 +263,9 @@ def read_source(plan: Plan, options: RunOptions, progress: Callable[[int], None]
 
 
 def read_target(plan: Plan, session: TargetSession, keys: Sequence[Key] | None
-                ) -> Iterator[tuple[Key, Values]]:
-    """The target's records as (key, canonical values)."""
+                ) -> Iterator[tuple[Key, Values, Values | None]]:
+    """The target's records as (key, canonical values, the values as read where a
+    ``normalize_target`` hook changed them: apply addresses the row by those)."""
     importer, fields, key_index = plan.importer, plan.fields, plan.key_index
     normalizers = [target_normalizer(plan.specs[f], plan.types) for f in fields]
     key_to_db: list[Callable[[Any], Any]] = [to_db(plan.specs[k], plan.types)
@@ -276,7 +277,9 @@ def read_target(plan: Plan, session: TargetSession, keys: Sequence[Key] | None
         columns = [list(map(n, col))
                    for n, col in zip(normalizers, zip(*batch, strict=True), strict=True)]
         rows = list(zip(*columns, strict=True))
+        read: list[Values | None] = [None] * len(rows)
         if hook is not None:
+            read = list(rows)
             rows = [tuple(hook(dict(zip(fields, values, strict=True))).get(f) for f in fields)
                     for values in rows]
             columns = [list(col) for col in zip(*rows, strict=True)]
@@ -286,4 +289,4 @@ def read_target(plan: Plan, session: TargetSession, keys: Sequence[Key] | None
             keys_of = list(zip(*(columns[i] for i in key_index), strict=True))
         if folding:
             keys_of = [fold_key(plan, k) for k in keys_of]
-        yield from zip(keys_of, rows, strict=True)
+        yield from zip(keys_of, rows, read, strict=True)

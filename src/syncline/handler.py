@@ -187,25 +187,26 @@ class Handler:
             if progress:
                 progress(plan.importer.name, "apply", 0, computed.changes.total)
             refused = session.apply_upserts(plan.importer.table, computed.changes, plan.specs,
-                                            options.types, skip=options.on_error == "skip",
-                                            as_read=not plan.importer.has_target_hook)
+                                            options.types, skip=options.on_error == "skip")
             if refused:  # --on-error=skip: the target refused these rows; the rest applies
                 model = result.models[plan.importer.name]
                 model.errors.extend(refused)
                 model.error_count += len(refused)
                 model.rejected += len(refused)
-                for error in refused:  # to the rejects file too, by row, key and reason
-                    key = error.key if isinstance(error.key, tuple) else ()
-                    by_key = dict(zip(plan.importer.key, key, strict=False))
-                    computed.rejected.append(Rejected(
-                        error.row or 0, tuple(by_key.get(f, "") for f in plan.fields),
-                        str(error)))
+                for error in refused:  # to the rejects file too, with the row's values
+                    computed.rejected.append(Rejected(error.row or 0, error.values, str(error)))
+                # the rows the target refused count against --max-rejected as well
+                limit = check_rejected(plan.importer.name, len(computed.rejected),
+                                       computed.source_rows, options)
+                if limit is not None:
+                    model.errors.append(limit)
+                    raise limit
             pause_point("mid_apply")
             result.models[plan.importer.name].seconds += time.perf_counter() - began
         for plan, computed in reversed(plans):
             began = time.perf_counter()
             session.apply_deletes(plan.importer.table, computed.changes, plan.specs,
-                                  options.types, as_read=not plan.importer.has_target_hook)
+                                  options.types)
             result.models[plan.importer.name].seconds += time.perf_counter() - began
         self._write_rejects(plans, options)
         pause_point("before_commit")

@@ -73,3 +73,19 @@ def is_row_error(exc: sa.exc.DBAPIError) -> bool:
         "sqlite" in type(exc.orig).__module__)
 
 
+
+
+#: a unique key refused an insert or update: SQLSTATE 23505, MySQL 1062, SQLite's
+#: SQLITE_CONSTRAINT_UNIQUE (2067) and SQLITE_CONSTRAINT_PRIMARYKEY (1555)
+_UNIQUE = frozenset({"23505", 1062})
+_SQLITE_UNIQUE = frozenset({2067, 1555})
+
+
+def is_unique_violation(exc: sa.exc.DBAPIError) -> bool:
+    """A key the run counted as new is already there: another session inserted it after
+    the run read the table, or the database's collation calls two keys equal."""
+    code = error_code(exc.orig)
+    if code in _UNIQUE:
+        return True
+    extended = getattr(exc.orig, "sqlite_errorcode", None)
+    return extended in _SQLITE_UNIQUE

@@ -27,7 +27,13 @@ from syncline.diff import ChangeSet, Create, Key, Update
 from syncline.errors import ConfigError, RowErrors, TargetError, TransientTargetError
 from syncline.masking import mask_text, mask_url, remember_url
 from syncline.targets import staging
-from syncline.targets.codes import CONFLICT, LOCK_WAIT, error_code, is_transient
+from syncline.targets.codes import (
+    CONFLICT,
+    LOCK_WAIT,
+    error_code,
+    is_transient,
+    is_unique_violation,
+)
 from syncline.targets.pinpoint import apply_in_parts
 from syncline.types import ColumnSpec, TypeOptions, to_db
 
@@ -554,11 +560,11 @@ class TargetSession:
             raise count_mismatch(exc, doing, **where) from exc
 
     def apply_upserts(self, name: str, changes: ChangeSet, specs: dict[str, ColumnSpec],
-                      options: TypeOptions, *, as_read: bool = True, skip: bool = False
-                      ) -> list[TargetError]:
+                      options: TypeOptions, *, skip: bool = False
+                      ) -> list[RefusedRow]:
         """Creates, then updates, of one change set. Every statement must change exactly the
-        counted rows; ``as_read``: the values read are compared where the isolation level
-        alone would not stop another session's write from being overwritten.
+        counted rows; where the isolation level alone would not stop another session's write
+        from being overwritten, the values read are compared too (compare-and-set).
 
         Rows the database refuses (a constraint, a value out of range) are found and named
         (:mod:`~syncline.targets.pinpoint`): a :class:`RowErrors` lists them, or with
@@ -566,7 +572,7 @@ class TargetSession:
         table = self.table(name)
         fields = changes.fields
         counts = changes.counts()
-        refused: list[TargetError] = []
+        refused: list[RefusedRow] = []
         with self.translating(f"cannot write to table {name}", model=changes.model):
             if changes.stage is not None:
                 # in-database engine: the same changes, applied from the stage in SQL
@@ -579,16 +585,16 @@ class TargetSession:
                 if counts["created"] and self.target.capabilities.manual_sequences:
                     self._advance_sequences(table, fields)
             else:
-                refused += self._apply_listed(table, changes, specs, options, as_read, skip)
-        if refused and not skip:
+                refused += self._apply_listed(table, changes, specs, options, skip)
+        if refused and (not skip or any(r.unique for r in refused)):
             raise refused_rows(name, refused)
         return refused
 
     def _apply_listed(self, table: sa.Table, changes: ChangeSet, specs: dict[str, ColumnSpec],
-                      options: TypeOptions, as_read: bool, skip: bool) -> list[TargetError]:
+                      options: TypeOptions, skip: bool) -> list[RefusedRow]:
         """The in-memory engine's creates and updates, in executemany batches."""
         fields = changes.fields
-        refused: list[TargetError] = []
+        refused: list[RefusedRow] = []
         converters = [to_db(specs[f], options) for f in fields]
         if changes.creates:
             insert = table.insert()
@@ -607,12 +613,11 @@ class TargetSession:
         if changes.updates:
             refused += self._listed_in_parts(
                 changes, changes.updates,
-                lambda part: self._apply_updates(table, changes, part, specs, options,
-                                                 as_read=as_read), skip)
+                lambda part: self._apply_updates(table, changes, part, specs, options), skip)
         return refused
 
     def _staged_in_parts(self, changes: ChangeSet, op: str, count: int,
-                         write: Callable[..., None], skip: bool) -> list[TargetError]:
+                         write: Callable[..., None], skip: bool) -> list[RefusedRow]:
         stage = changes.stage
         numbers: list[int] = []
 
@@ -631,23 +636,27 @@ class TargetSession:
         if not numbers:  # a single row, refused at the first attempt
             numbers.extend(staging.row_numbers(self, stage, op))
         rows = [numbers[i] for i, _ in refusals]
-        keys = staging.keys_of_rows(self, stage, rows)
-        errors = [refused_row(exc, model=changes.model, row=row, key=keys.get(row))
-                  for (_, exc), row in zip(refusals, rows, strict=True)]
+        staged = staging.values_of_rows(self, stage, rows)
+        key_index = [changes.fields.index(k) for k in changes.key]
+        errors = []
+        for (_, exc), row in zip(refusals, rows, strict=True):
+            values = staged.get(row, ())
+            key = tuple(values[i] for i in key_index) if values else None
+            errors.append(refused_row(exc, values, model=changes.model, row=row, key=key))
         staging.drop_refused(self, stage, rows)
         _forget(changes, op, set(rows))
         return errors
 
     def _listed_in_parts(self, changes: ChangeSet, items: Sequence[Create | Update],
                          apply_part: Callable[[Sequence[Any]], None], skip: bool
-                         ) -> list[TargetError]:
+                         ) -> list[RefusedRow]:
         refusals = apply_in_parts(self.conn, len(items),
                                   lambda lo, hi: apply_part(items[lo:hi]),
                                   stop_after=None if skip else ERRORS_KEPT)
         if not refusals:
             return []
-        errors = [refused_row(exc, model=changes.model, row=items[i].row, key=items[i].key)
-                  for i, exc in refusals]
+        errors = [refused_row(exc, _values_of(items[i]), model=changes.model, row=items[i].row,
+                              key=items[i].key) for i, exc in refusals]
         gone = {i for i, _ in refusals}
         kept = [item for i, item in enumerate(items) if i not in gone]
         if isinstance(items[0], Create):
@@ -664,15 +673,14 @@ class TargetSession:
                 for i, f in enumerate(fields)]
 
     def _apply_updates(self, table: sa.Table, changes: ChangeSet, updates: Sequence[Update],
-                       specs: dict[str, ColumnSpec], options: TypeOptions, *, as_read: bool
-                       ) -> None:
+                       specs: dict[str, ColumnSpec], options: TypeOptions) -> None:
         index = {f: i for i, f in enumerate(changes.fields)}
         key_binds = {k: f"k_{i}" for i, k in enumerate(changes.key)}
         groups: dict[tuple[str, ...], list[Any]] = {}
         for u in updates:
             groups.setdefault(u.changed, []).append(u)
         conv = {f: to_db(specs[f], options) for f in changes.fields}
-        check_old = as_read and self.target.capabilities.compare_and_set
+        check_old = self.target.capabilities.compare_and_set
         for changed, group in groups.items():
             value_binds = {f: f"v_{i}" for i, f in enumerate(changed)}
             statement = (
@@ -684,16 +692,17 @@ class TargetSession:
             for chunk in _chunks(group, BATCH):
                 params = []
                 for u in chunk:
-                    p = {b: conv[k](u.old_values[index[k]]) for k, b in key_binds.items()}
+                    read = u.as_read  # the row as read: its key, and what it must still hold
+                    p = {b: conv[k](read[index[k]]) for k, b in key_binds.items()}
                     p.update({b: conv[f](u.new_values[index[f]]) for f, b in value_binds.items()})
                     if check_old:
-                        p.update({f"o_{i}": conv[f](u.old_values[index[f]])
+                        p.update({f"o_{i}": conv[f](read[index[f]])
                                   for i, f in enumerate(changed)})
                     params.append(p)
                 staging.execute_counted(self, "update", len(chunk), statement, params)
 
     def apply_deletes(self, name: str, changes: ChangeSet, specs: dict[str, ColumnSpec],
-                      options: TypeOptions, *, as_read: bool = True) -> None:
+                      options: TypeOptions) -> None:
         deleted = changes.counts()["deleted"]
         if not deleted:
             return
@@ -703,7 +712,7 @@ class TargetSession:
                 return
             table = self.table(name)
             conv = [to_db(specs[f], options) for f in changes.fields]
-            if as_read and self.target.capabilities.compare_and_set:
+            if self.target.capabilities.compare_and_set:
                 # one row by its key and every value read: never a row changed since, nor
                 # one that merely compares equal under the column's collation
                 statement = table.delete().where(
@@ -714,7 +723,7 @@ class TargetSession:
                     params = []
                     for d in chunk:
                         p = {f"o_{i}": c(v) for i, (c, v) in
-                             enumerate(zip(conv, d.old_values, strict=True))}
+                             enumerate(zip(conv, d.as_read, strict=True))}
                         p.update({f"{b}_key": p[b] for b in list(p)
                                   if changes.fields[int(b[2:])] in changes.key})
                         params.append(p)
@@ -723,7 +732,7 @@ class TargetSession:
             index = [changes.fields.index(k) for k in changes.key]
             key_conv = [conv[i] for i in index]
             for chunk in _chunks(changes.deletes, KEY_BATCH):
-                keys = [tuple(c(d.old_values[i]) for c, i in zip(key_conv, index, strict=True))
+                keys = [tuple(c(d.as_read[i]) for c, i in zip(key_conv, index, strict=True))
                         for d in chunk]
                 staging.execute_counted(self, "delete", len(chunk),
                                         table.delete().where(key_in(table, changes.key, keys)))
@@ -866,20 +875,44 @@ def count_mismatch(exc: staging.CountMismatch, doing: str, **where: Any) -> Targ
         " was written", **where)
 
 
-def refused_row(exc: sa.exc.DBAPIError, **where: Any) -> TargetError:
-    """One row the target refused, named by source row and key."""
+class RefusedRow(TargetError):
+    """One row the target refused; ``values`` are the row's (for the rejects file)."""
+
+    def __init__(self, message: str, *, values: tuple[Any, ...] = (), unique: bool = False,
+                 **where: Any) -> None:
+        super().__init__(message, **where)
+        self.values = values
+        #: a unique key refused it: never skipped (see :func:`refused_row`)
+        self.unique = unique
+
+
+def refused_row(exc: sa.exc.DBAPIError, values: tuple[Any, ...] = (), **where: Any
+                ) -> RefusedRow:
+    """One row the target refused, named by source row and key. A unique key's refusal
+    means the table changed since it was read or its collation merges two keys: it ends
+    the run even under --on-error=skip (skipping it could leave the key's record wrong)."""
     detail = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
     # MySQL counts rows within its statement ("at row 1"): the source row is named instead
     detail = re.sub(r",? at row \d+\b", "", detail)
-    return TargetError(f"the target refused the row: {detail}", **where)
+    unique = is_unique_violation(exc)
+    if unique:
+        detail += (" (another session may have inserted this key after the run read the"
+                   " table — a retry may succeed — or the column's collation calls two keys"
+                   " equal)")
+    return RefusedRow(f"the target refused the row: {detail}", values=values, unique=unique,
+                      **where)
 
 
-def refused_rows(table: str, errors: list[TargetError]) -> RowErrors:
+def refused_rows(table: str, errors: Sequence[TargetError]) -> RowErrors:
     more = "" if len(errors) < ERRORS_KEPT else " (at least)"
     return RowErrors(
         f"cannot write to table {table}: it refused {len(errors)}{more} row(s); nothing was"
         f" written (first: {errors[0]}). Fix the source, or pass --on-error=skip --rejects"
         " FILE to apply the rest", errors)
+
+
+def _values_of(change: Create | Update) -> tuple[Any, ...]:
+    return change.values if isinstance(change, Create) else change.new_values
 
 
 def _forget(changes: ChangeSet, op: str, rows: set[int]) -> None:

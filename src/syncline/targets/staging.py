@@ -325,13 +325,13 @@ def row_numbers(session: TargetSession, stage: Stage, op: str) -> list[int]:
     return [int(r) for r in session.conn.execute(query).scalars()]
 
 
-def keys_of_rows(session: TargetSession, stage: Stage, rows: Sequence[int]
-                 ) -> dict[int, Key]:
-    """The staged key of each source row number."""
+def values_of_rows(session: TargetSession, stage: Stage, rows: Sequence[int]
+                   ) -> dict[int, tuple[Any, ...]]:
+    """The staged values (``fields`` order) of each source row number."""
     table = stage.table
-    found: dict[int, Key] = {}
+    found: dict[int, tuple[Any, ...]] = {}
     for start in range(0, len(rows), 500):
-        query = sa.select(table.c[ROW], *(table.c[k] for k in stage.key)).where(
+        query = sa.select(table.c[ROW], *(table.c[f] for f in stage.fields)).where(
             table.c[ROW].in_(rows[start:start + 500]))
         found.update({int(r[0]): tuple(r[1:]) for r in session.conn.execute(query)})
     return found
