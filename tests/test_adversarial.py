@@ -181,3 +181,50 @@ def test_lock_timeout_bounds_reading_a_locked_sql_source(
         transaction.rollback()
         holder.close()
         drop_table(any_engine, table_name)
+
+
+# -- typed values ---------------------------------------------------------------------------
+
+def sync_json(source: Path, engine: sa.Engine, table: str, *extra: str) -> dict[str, object]:
+    import json
+    proc = run_cli("sync", str(source), engine_url(engine), "--table", table, "--key", "id",
+                   "--json", *extra)
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    assert proc.returncode == 0 and len(lines) == 1, (proc.returncode, proc.stdout, proc.stderr)
+    data: dict[str, object] = json.loads(lines[0])
+    return data
+
+
+@pytest.mark.xfail(strict=True, reason="a PostgreSQL json (not jsonb) column is re-encoded:"
+                   " key order, spacing and a repeated key are lost, although row 41 says json"
+                   " is copied exactly (types.py json coercion parses and dumps)")
+@pytest.mark.parametrize("engine_name", ["database", "memory"])
+def test_postgres_json_column_is_copied_exactly(
+        pg_engine: sa.Engine, table_name: str, tmp_path: Path, engine_name: str) -> None:
+    with pg_engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE TABLE {table_name} (id INTEGER PRIMARY KEY, j JSON)")
+    try:
+        text = '{"b": 1, "a": 2, "a": 3}'
+        source = write_csv(tmp_path / "s.csv", ["id", "j"], [[1, text]])
+        sync_json(source, pg_engine, table_name, "--engine", engine_name)
+        with pg_engine.connect() as conn:
+            stored = conn.exec_driver_sql(f"SELECT j::text FROM {table_name}").scalar_one()
+        assert stored == text
+    finally:
+        drop_table(pg_engine, table_name)
+
+
+@pytest.mark.xfail(strict=True, reason="MariaDB YEAR through the memory engine: the target's"
+                   " int is compared with the source's text, so every re-run updates every"
+                   " row (y: 2024 -> '2024'); the database engine reports none (row 41, 44)")
+def test_mysql_year_column_resync_is_empty_on_the_memory_engine(
+        mysql_engine: sa.Engine, table_name: str, tmp_path: Path) -> None:
+    with mysql_engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE TABLE {table_name} (id INTEGER PRIMARY KEY, y YEAR)")
+    try:
+        source = write_csv(tmp_path / "s.csv", ["id", "y"], [[1, "2024"], [2, "1999"]])
+        sync_json(source, mysql_engine, table_name, "--engine", "memory")
+        again = sync_json(source, mysql_engine, table_name, "--engine", "memory")
+        assert again["models"][table_name]["updated"] == 0, again  # type: ignore[index]
+    finally:
+        drop_table(mysql_engine, table_name)
