@@ -228,3 +228,101 @@ def test_mysql_year_column_resync_is_empty_on_the_memory_engine(
         assert again["models"][table_name]["updated"] == 0, again  # type: ignore[index]
     finally:
         drop_table(mysql_engine, table_name)
+
+
+# -- an importer with a normalize_target hook loses compare-and-set on MariaDB -------------
+
+HOOK_CHILD = '''
+import sys
+from syncline import Handler, Importer, IterableSource, RunOptions
+
+class Items(Importer):
+    table = sys.argv[2]
+    key = ("id",)
+
+    def normalize_target(self, record):
+        return dict(record)
+
+source = IterableSource([{"id": 1, "name": "source"}]
+                        + [{"id": i, "name": f"n{i}"} for i in range(2, 10)])
+result = Handler(target_url=sys.argv[1], importers=[Items(source=source)]).run(
+    RunOptions(delete=True, max_delete=5))
+print("committed" if result.committed else "not committed")
+'''
+
+
+@pytest.mark.xfail(strict=True, reason="handler._run passes as_read=not has_target_hook:"
+                   " with a normalize_target hook MariaDB (READ COMMITTED) applies without"
+                   " compare-and-set, so an application's edit made after the read is"
+                   " overwritten and an edited row deleted, exit 0 (PostgreSQL refuses)")
+def test_hooked_importer_never_overwrites_an_edit_made_after_the_read(
+        mysql_engine: sa.Engine, table_name: str, tmp_path: Path) -> None:
+    import os
+    import sys
+    with mysql_engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE TABLE {table_name} (id INTEGER PRIMARY KEY,"
+                             " name VARCHAR(20))")
+        for i in range(1, 11):
+            conn.exec_driver_sql(f"INSERT INTO {table_name} VALUES ({i}, 'n{i}')")
+    script = tmp_path / "hooked.py"
+    script.write_text(HOOK_CHILD)
+    pause = tmp_path / "paused.pid"
+    env = dict(os.environ, SYNCLINE_TEST_PAUSE_AT="after_read",
+               SYNCLINE_TEST_PAUSE_FILE=str(pause), SYNCLINE_TEST_PAUSE_SECONDS="2")
+    child = subprocess.Popen([sys.executable, str(script), engine_url(mysql_engine), table_name],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    app = app_engine(mysql_engine)
+    try:
+        deadline = time.monotonic() + 30
+        while not (pause.exists() and pause.read_text()) and time.monotonic() < deadline:
+            assert child.poll() is None, child.communicate()
+            time.sleep(0.02)
+        with app.begin() as conn:
+            conn.exec_driver_sql(f"UPDATE {table_name} SET name = 'app' WHERE id = 1")
+            conn.exec_driver_sql(f"UPDATE {table_name} SET name = 'app10' WHERE id = 10")
+        out, err = child.communicate(timeout=60)
+        final = dict((r[0], r[1]) for r in rows(mysql_engine, table_name))
+        assert final.get(1) == "app" and final.get(10) == "app10", (out, err, final)
+    finally:
+        app.dispose()
+        drop_table(mysql_engine, table_name)
+
+
+# -- smaller ------------------------------------------------------------------------------
+
+@pytest.mark.xfail(strict=True, reason="the run lock file is named by path (locks._lock_file):"
+                   " a hard link to the same SQLite database lets a second run in")
+def test_run_lock_holds_through_a_hard_link(tmp_path: Path) -> None:
+    import os
+    db = tmp_path / "shop.db"
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)")
+    engine.dispose()
+    os.link(db, tmp_path / "alias.db")
+    source = write_csv(tmp_path / "s.csv", ["id", "name"], [[1, "a"]])
+    child = start_paused(["sync", str(source), f"sqlite:///{db}", "--table", "items",
+                          "--key", "id"], tmp_path)
+    try:
+        second = run_cli("sync", str(source), f"sqlite:///{tmp_path / 'alias.db'}",
+                         "--table", "items", "--key", "id")
+        assert second.returncode == 5, (second.returncode, second.stdout, second.stderr)
+    finally:
+        child.communicate(timeout=60)
+
+
+@pytest.mark.xfail(strict=True, reason="sources/sql.py wraps the query as SELECT * FROM (q)"
+                   " AS syncline_probe LIMIT 0: a query ending in a -- comment fails with"
+                   " 'syntax error at end of input' (issue says the probe runs as written)")
+def test_source_query_ending_in_a_line_comment(pg_engine: sa.Engine, table_name: str,
+                                               tmp_path: Path) -> None:
+    with pg_engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE TABLE {table_name} (id INTEGER PRIMARY KEY, name TEXT)")
+        conn.exec_driver_sql(f"INSERT INTO {table_name} VALUES (1, 'a'), (2, 'b')")
+    try:
+        proc = run_cli("sync", engine_url(pg_engine), f"sqlite:///{tmp_path / 'copy.db'}",
+                       "--source-query", f"SELECT id, name FROM {table_name} -- all of them",
+                       "--table", "copy", "--create-table", "--key", "id")
+        assert proc.returncode == 0, proc.stderr
+    finally:
+        drop_table(pg_engine, table_name)
