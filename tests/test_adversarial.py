@@ -137,7 +137,7 @@ def test_a_concurrent_insert_of_a_created_key_is_a_transient_conflict(
                               "--key", "id", "--engine", engine_name], tmp_path)
         with app.begin() as conn:
             conn.exec_driver_sql(f"INSERT INTO {table_name} VALUES (12, 'app')")
-        out, err = child.communicate(timeout=60)
+        _out, err = child.communicate(timeout=60)
         assert child.returncode == 1
         assert "transient" in err and "Fix the source" not in err, err
     finally:
