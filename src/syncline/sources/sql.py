@@ -62,7 +62,8 @@ class SqlSource:
         assert self.query is not None
         text = self.query
         if probe:
-            text = f"SELECT * FROM ({text.strip().rstrip(';')}) AS syncline_probe LIMIT 0"
+            # on lines of their own: a query may end in a -- comment
+            text = f"SELECT * FROM (\n{text.strip().rstrip(';')}\n) AS syncline_probe LIMIT 0"
         return conn.execution_options(no_parameters=True, **options).exec_driver_sql(text)
 
     def columns(self) -> list[SourceColumn]:
