@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from tests.helpers import run_cli
 
 from syncline import (
     ConfigError,
@@ -25,7 +26,6 @@ from syncline import (
     SourceError,
     SynclineError,
 )
-from tests.helpers import run_cli
 
 
 @pytest.fixture
@@ -133,7 +133,9 @@ def test_example_survives_a_new_target_column(tmp_path: Path) -> None:
 # -- item 6: a one-shot source is read once ----------------------------------------------
 def test_generator_source_with_create_table_imports_every_record(
         any_engine: sa.Engine, table_name: str) -> None:
-    records = ({"id": str(i), "name": f"n{i}"} for i in range(25_000))
+    # from 1: MariaDB reads an id 0 into a created AUTO_INCREMENT key as "next value"
+    # (a --create-table bug of its own, issue 8 item 5's ground)
+    records = ({"id": str(i), "name": f"n{i}"} for i in range(1, 25_001))
     importer = Importer(table=table_name, key=("id",),
                         source=IterableSource(records, columns=["id", "name"]))
     try:
@@ -174,7 +176,7 @@ def test_list_source_can_be_run_again(sqlite_engine: sa.Engine) -> None:
 def test_two_importers_on_one_table_are_refused(sqlite_engine: sa.Engine) -> None:
     first = Importer(model="cheap", table="item", key=("sku",), source=IterableSource([]))
     second = Importer(model="dear", table="item", key=("sku",), source=IterableSource([]))
-    with pytest.raises(ConfigError, match="cheap.*dear"):
+    with pytest.raises(ConfigError, match=r"cheap.*dear"):
         Handler(target_url=sqlite_engine, importers=[first, second])  # type: ignore[arg-type]
 
     class Cheap(Importer):
@@ -189,7 +191,7 @@ def test_two_importers_on_one_table_are_refused(sqlite_engine: sa.Engine) -> Non
     class Both(Handler):
         importers = (Cheap, Dear)
 
-    with pytest.raises(ConfigError, match="cheap.*dear"):
+    with pytest.raises(ConfigError, match=r"cheap.*dear"):
         Both()
 
 
