@@ -106,6 +106,52 @@ def test_hook_record_missing_a_field_is_a_row_error(
     assert table(sqlite_engine, "item") == [("a", "x", "keep a"), ("b", "y", "keep b")]
 
 
+def test_hook_records_without_the_key_are_refused(sqlite_engine: sa.Engine) -> None:
+    with sqlite_engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE item (sku TEXT PRIMARY KEY, name TEXT)")
+
+    class DropsKey(Importer):
+        def normalize_source(self, record: dict[str, Any]) -> dict[str, Any] | None:
+            return {"name": record["name"]}
+
+    importer = DropsKey(table="item", key=("sku",), source=IterableSource(
+        [{"sku": "a", "name": "x"}]))
+    with pytest.raises(SynclineError, match="first record normalize_source returned has no"
+                                            " column sku"):
+        Handler(target_url=sqlite_engine, importers=[importer]).run()  # type: ignore[arg-type]
+
+
+def test_hook_with_given_fields_checks_every_record(sqlite_engine: sa.Engine) -> None:
+    with sqlite_engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE item (sku TEXT PRIMARY KEY, name TEXT, notes TEXT)")
+        conn.exec_driver_sql("INSERT INTO item VALUES ('a', 'x', 'keep a')")
+    calls: list[str] = []
+
+    class Counting(Importer):
+        def normalize_source(self, record: dict[str, Any]) -> dict[str, Any] | None:
+            calls.append(record["sku"])
+            if record["sku"] == "c":
+                return None
+            if record["sku"] == "b":
+                del record["name"]
+            return record
+
+    records = [{"sku": "a", "name": "y", "price": 1}, {"sku": "b", "name": "z"},
+               {"sku": "c", "name": "w"}]
+    for fields in (None, ("sku", "name")):
+        calls.clear()
+        importer = Counting(table="item", key=("sku",), fields=fields,
+                            source=IterableSource(records))
+        handler = Handler(target_url=sqlite_engine, importers=[importer])  # type: ignore[arg-type]
+        with pytest.raises(RowErrors) as caught:
+            handler.run()
+        error = caught.value.errors[0]
+        assert isinstance(error, HookError)
+        assert (error.row, error.key, error.field) == (2, ("b",), "name"), fields
+        assert calls == ["a", "b", "c"], "the hook runs once per record"
+    assert table(sqlite_engine, "item") == [("a", "x", "keep a")]
+
+
 def test_example_survives_a_new_target_column(tmp_path: Path) -> None:
     """ALTER TABLE product ADD COLUMN notes in the back office: the job still runs, and the
     notes are left as they are."""

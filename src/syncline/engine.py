@@ -118,7 +118,7 @@ def make_plan(importer: Importer, source: Source, session: TargetSession,
         names, hook_ahead = learn_fields(importer, source, source_columns)
         carried = frozenset(names)
         fields, more = importer.resolve_fields(list(specs), names,
-                                               "the records normalize_source returns")
+                                               "the first record normalize_source returned")
     warnings += more
     key_index = tuple(fields.index(k) for k in importer.key)
     fold = tuple(session.target.capabilities.case_insensitive_keys
