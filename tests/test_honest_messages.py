@@ -178,7 +178,7 @@ class Job(Handler):
 
 
 def test_json_and_masking_on_unexpected_errors(tmp_path: Path) -> None:
-    """A bug in user code (an importer hook raising) still gives one JSON object; the
+    """User code that fails (an importer hook raising) gives one JSON object; the
     password in the message is masked even under --traceback."""
     (tmp_path / "hostile_job.py").write_text(HOSTILE_JOB)
     db = tmp_path / "shop.db"
@@ -195,6 +195,9 @@ def test_json_and_masking_on_unexpected_errors(tmp_path: Path) -> None:
         assert proc.returncode == 1, proc.stderr
         assert "Hunter2-secret" not in proc.stdout + proc.stderr
         data = one_json(proc)
-        assert data["error"]["type"] == "ValueError", data
-        assert "Error: unexpected ValueError" in proc.stderr
+        # a hook's failure is a row error with its context (issue 8, item 8)
+        assert data["error"]["type"] == "RowErrors", data
+        assert data["error"]["errors"][0]["type"] == "HookError", data
+        assert "normalize_source raised ValueError" in proc.stderr
+        assert "unexpected" not in proc.stderr
         assert ("Traceback" in proc.stderr) == bool(before), proc.stderr

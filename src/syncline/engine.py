@@ -22,9 +22,10 @@ from syncline.errors import ConfigError, SynclineError
 from syncline.importer import Importer
 from syncline.inference import infer_spec
 from syncline.options import RunOptions
-from syncline.reading import duplicate_error, validated_batches
+from syncline.reading import Shaped, duplicate_error, learn_fields, shape_target, validated_batches
 from syncline.rejects import RejectSpool
 from syncline.sources.base import Source
+from syncline.sources.replay import ReplaySource
 from syncline.targets.sql import TargetSession
 from syncline.types import (
     ColumnSpec,
@@ -73,6 +74,13 @@ class Plan:
     key_types: TypeOptions
     #: a text key part as the target's collation matches it (where ``fold_key`` says so)
     fold_text: Callable[[str], str] = str.casefold
+    #: the names the source is read with: ``fields``, or all its columns for a hook
+    read_fields: tuple[str, ...] = ()
+    #: what ``normalize_source`` made of the records it saw while planning, by row
+    hook_ahead: dict[int, Shaped] = field(default_factory=dict)
+    #: the names the first record of ``normalize_source`` carried, when the fields were
+    #: learned from it (docs/hooks.md); a later record must carry the same target columns
+    carried: frozenset[str] | None = None
 
     def types_for(self, name: str) -> TypeOptions:
         return self.key_types if name in self.importer.key else self.types
@@ -81,6 +89,8 @@ class Plan:
 def make_plan(importer: Importer, source: Source, session: TargetSession,
               options: RunOptions) -> Plan:
     if options.create_table and not session.has_table(importer.table):
+        if not all(c.sql_type is not None for c in source.columns()):
+            source = ReplaySource(source)  # the sample is read once, then replayed
         created = specs_from_source(source, session.dialect)
         if options.dry_run:
             session.assume_table(importer.table, created)
@@ -96,14 +106,28 @@ def make_plan(importer: Importer, source: Source, session: TargetSession,
                     if c not in importer.exclude]
         warnings += check(key=importer.key, required=required, known=list(specs),
                           strict=options.strict_columns, table=importer.table)
-    fields, more = importer.resolve_fields(list(specs), source_columns)
+    hook_ahead: dict[int, Shaped] = {}
+    carried = None
+    if not importer.has_source_hook:
+        fields, more = importer.resolve_fields(list(specs), source_columns)
+    elif importer.fields is not None:  # every record is checked against the given fields
+        fields, more = importer.resolve_fields(list(specs), None)
+    else:  # the fields are the target columns the hook's records carry (docs/hooks.md)
+        if not isinstance(source, ReplaySource):
+            source = ReplaySource(source)
+        names, hook_ahead = learn_fields(importer, source, source_columns)
+        carried = frozenset(names)
+        fields, more = importer.resolve_fields(list(specs), names,
+                                               "the first record normalize_source returned")
     warnings += more
     key_index = tuple(fields.index(k) for k in importer.key)
     fold = tuple(session.target.capabilities.case_insensitive_keys
                  and specs[k].kind == "text" for k in importer.key)
     types, key_types = resolve_types(options.types, source)
     return Plan(importer, source, fields, specs, key_index, fold, warnings, types, key_types,
-                session.target.capabilities.fold_text_key)
+                session.target.capabilities.fold_text_key,
+                tuple(source_columns) if importer.has_source_hook else fields, hook_ahead,
+                carried)
 
 
 def resolve_types(types: TypeOptions, source: Source) -> tuple[TypeOptions, TypeOptions]:
@@ -126,11 +150,9 @@ def specs_from_source(source: Source, dialect: str) -> list[ColumnSpec]:
         return [ColumnSpec.from_column(sa.Column(c.name, _generic(c.sql_type)), dialect)
                 for c in columns]
     names = [c.name for c in columns]
-    sample: list[tuple[Any, ...]] = []
-    for batch in source.read(names):
-        sample.extend(values for _, values in batch)
-        if len(sample) >= SAMPLE_ROWS:
-            break
+    # read ahead and kept: the run replays it (a generator can be read only once)
+    replay = source if isinstance(source, ReplaySource) else ReplaySource(source)
+    sample = [values for _, values in replay.head(SAMPLE_ROWS)]
     return [infer_spec(name, [str(v) for v in (row[i] for row in sample) if v is not None])
             for i, name in enumerate(names)]
 
@@ -270,7 +292,7 @@ def read_target(plan: Plan, session: TargetSession, keys: Sequence[Key] | None
     normalizers = [target_normalizer(plan.specs[f], plan.types) for f in fields]
     key_to_db: list[Callable[[Any], Any]] = [to_db(plan.specs[k], plan.types)
                                              for k in importer.key]
-    hook = importer.normalize_target if importer.has_target_hook else None
+    hooked = importer.has_target_hook
     single = key_index[0] if len(key_index) == 1 else None
     folding = any(plan.fold_key)
     for batch in session.read(importer.table, fields, keys, importer.key, key_to_db):
@@ -278,10 +300,10 @@ def read_target(plan: Plan, session: TargetSession, keys: Sequence[Key] | None
                    for n, col in zip(normalizers, zip(*batch, strict=True), strict=True)]
         rows = list(zip(*columns, strict=True))
         read: list[Values | None] = [None] * len(rows)
-        if hook is not None:
+        if hooked:
             read = list(rows)
-            rows = [tuple(hook(dict(zip(fields, values, strict=True))).get(f) for f in fields)
-                    for values in rows]
+            rows = [shape_target(importer, fields, values,
+                                 tuple(values[i] for i in key_index)) for values in rows]
             columns = [list(col) for col in zip(*rows, strict=True)]
         if single is not None:
             keys_of: list[Key] = [(v,) for v in columns[single]]

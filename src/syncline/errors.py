@@ -10,6 +10,7 @@
     │   └── HeaderError           missing key/required column, unknown column (strict)
     ├── CoercionError             a value does not fit the target column
     ├── KeyProblemError           NULL/blank keys or duplicate keys in the source
+    ├── HookError                 a user hook raised or returned something unusable (``hook``)
     ├── RowErrors                 several row errors reported together (``errors``)
     ├── GuardError                a guard refused the change set (``guard``, ``flag``)
     ├── OutputError               an output file (rejects) could not be written
@@ -124,6 +125,18 @@ class KeyProblemError(SynclineError):
                  **where: Any) -> None:
         super().__init__(message, **where)
         self.problems = list(problems)
+
+
+class HookError(SynclineError):
+    """A user hook (``normalize_source``, ``normalize_target``) raised, or returned what is
+    not a record; ``hook`` names it, the hook's own exception is the ``__cause__``."""
+
+    def __init__(self, message: str, *, hook: str, **where: Any) -> None:
+        super().__init__(message, **where)
+        self.hook = hook
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**super().as_dict(), "hook": self.hook}
 
 
 class RowErrors(SynclineError):

@@ -58,6 +58,21 @@ class Handler:
         names = [i.name for i in self._importers]
         if len(set(names)) != len(names):
             raise ConfigError(f"handler {self.name} has two importers with the same model name")
+        self._one_importer_per_table()
+
+    def _one_importer_per_table(self) -> None:
+        """Two importers writing one table would each delete what the other creates, and
+        the counts the guards judge would not be what happens to the table: refused. Names
+        are compared case-insensitively (SQLite and some MariaDB setups fold them)."""
+        seen: dict[str, Importer] = {}
+        for importer in self._importers:
+            other = seen.setdefault(importer.table.casefold(), importer)
+            if other is not importer:
+                raise ConfigError(
+                    f"handler {self.name}: importers {other.name} and {importer.name} both"
+                    f" write table {importer.table}; one importer per table (merge them into"
+                    " one, or use a source query that unites their records)",
+                    model=importer.name)
 
     @property
     def models(self) -> list[str]:
@@ -166,9 +181,11 @@ class Handler:
             else:
                 advice = (". Fix the source, or pass --on-error=skip --rejects FILE to apply"
                           " the rest")
+            # --traceback shows where a hook failed: the first error with a cause
+            cause = next((e for e in errors if e.__cause__ is not None), None)
             raise RowErrors(
                 f"{total} row error(s); nothing was written (first: {errors[0]}){advice}", errors,
-                total=total)
+                total=total) from cause
         refusals = [g for p, c in plans for g in [check_rejected(
             p.importer.name, len(c.rejected), c.source_rows, options)] if g is not None]
         refusals += [g for _, c in plans for g in check_guards(c.changes, options)]

@@ -98,9 +98,13 @@ class Importer:
     def has_target_hook(self) -> bool:
         return type(self).normalize_target is not Importer.normalize_target
 
-    def resolve_fields(self, target_columns: Sequence[str],
-                       source_columns: Sequence[str]) -> tuple[tuple[str, ...], list[str]]:
-        """The fields compared and written, and warnings about the ones left out."""
+    def resolve_fields(self, target_columns: Sequence[str], source_columns: Sequence[str] | None,
+                       offered: str = "the source") -> tuple[tuple[str, ...], list[str]]:
+        """The fields compared and written, and warnings about the ones left out.
+
+        ``source_columns`` are the names the records carry: the source's columns, or those
+        of the first record ``normalize_source`` returns (``offered`` says which, for the
+        messages); None when a hook's records are checked one by one against ``fields``."""
         warnings: list[str] = []
         missing_key = [k for k in self.key if k not in target_columns]
         if missing_key:
@@ -112,23 +116,20 @@ class Importer:
             if unknown:
                 raise ConfigError(f"field {', '.join(unknown)} is not in table {self.table}",
                                   model=self.name)
-        elif self.has_source_hook:
-            fields = tuple(target_columns)
         else:
+            assert source_columns is not None
             fields = tuple(c for c in target_columns if c in source_columns)
             left = [c for c in target_columns if c not in source_columns and c not in self.exclude]
             if left:
-                warnings.append(f"{self.name}: target column(s) {', '.join(left)} are not in the"
-                                " source and are left as they are")
+                warnings.append(f"{self.name}: target column(s) {', '.join(left)} are not in"
+                                f" {offered} and are left as they are")
         fields = tuple(f for f in fields if f not in self.exclude or f in self.key)
         for k in self.key:
             if k not in fields:
                 fields = (k, *fields)
-        if not self.has_source_hook:
+        if source_columns is not None:
             absent = [f for f in fields if f not in source_columns]
             if absent:
-                raise HeaderError(f"the source has no column {', '.join(absent)}",
+                raise HeaderError(f"{offered} has no column {', '.join(absent)}",
                                   model=self.name)
         return fields, warnings
-
-

@@ -4,17 +4,21 @@ Values are coerced column by column (``map`` over a batch's column is several ti
 cheaper than a call per value from Python); a batch with a bad value is re-done row by
 row to name every error. Rows whose key is empty are refused here; duplicates are the
 engines' business (a dict in memory, ``GROUP BY`` in the database).
+
+Every call of a user hook goes through :func:`shape_source` or :func:`shape_target`: what
+a hook raises (or returns that is not a record) becomes a :class:`HookError` naming the
+hook, model, row and key, with the hook's exception as its ``__cause__`` (docs/hooks.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from syncline.columns import column_coercer
 from syncline.diff import Key, Values
-from syncline.errors import CoercionError, KeyProblemError, SynclineError
+from syncline.errors import CoercionError, HookError, KeyProblemError, SynclineError
 from syncline.faults import pause_point
 from syncline.types import source_coercer
 
@@ -54,7 +58,10 @@ def validated_batches(plan: Plan, options: RunOptions, computed: Computed,
     model, file = importer.name, plan.source.name
     coercers = [source_coercer(plan.specs[f], plan.types_for(f)) for f in fields]
     by_column = [column_coercer(plan.specs[f], plan.types_for(f)) for f in fields]
-    hook = importer.normalize_source if importer.has_source_hook else None
+    hooked = importer.has_source_hook
+    names = plan.read_fields  # what the source is read with: its own columns for a hook
+    at = {name: i for i, name in enumerate(names)}
+    as_fields = [at.get(f) for f in fields]  # a hook's source record in ``fields`` order
     blank_rows: list[int] = []
     skip = options.on_error == "skip"
 
@@ -83,15 +90,35 @@ def validated_batches(plan: Plan, options: RunOptions, computed: Computed,
         return good
 
     count = 0
-    for batch in plan.source.read(fields):
+    def shaped(batch: list[tuple[int, tuple[Any, ...]]]) -> list[tuple[int, tuple[Any, ...]]]:
+        """The hook's records as values in ``fields`` order; its failures are row errors."""
+        out = []
+        for row, raw in batch:
+            outcome = plan.hook_ahead.pop(row, None) if plan.hook_ahead else None
+            if outcome is None:
+                outcome = shape_source(importer, names, row, raw, file)
+            if outcome is LEFT_OUT:
+                continue
+            if isinstance(outcome, dict):
+                values = _carried(plan, outcome)
+                if not isinstance(values, HookError):
+                    out.append((row, values))
+                    continue
+                values.locate(row=row, file=file)
+                outcome = values
+            if isinstance(outcome, HookError):
+                reject(outcome, row, tuple(None if i is None else raw[i] for i in as_fields))
+        return out
+
+    for batch in plan.source.read(names):
         if count:
             pause_point("mid_read")  # between the first batch and the next
         count += len(batch)
         computed.source_rows += len(batch)
         if progress is not None:
             progress(count)
-        if hook is not None:
-            batch = _shaped(batch, hook, fields)
+        if hooked:
+            batch = shaped(batch)
         if not batch:
             continue
         try:
@@ -119,14 +146,93 @@ def validated_batches(plan: Plan, options: RunOptions, computed: Computed,
         _blank_keys(plan, blank_rows, computed, skip)
 
 
-def _shaped(batch: list[tuple[int, tuple[Any, ...]]], hook: Callable[..., Any],
-            fields: tuple[str, ...]) -> list[tuple[int, tuple[Any, ...]]]:
-    shaped = []
-    for row, raw in batch:
-        record = hook(dict(zip(fields, raw, strict=True)))
-        if record is not None:
-            shaped.append((row, tuple(record.get(f) for f in fields)))
-    return shaped
+class _LeftOut:
+    """A record ``normalize_source`` left out (it returned None)."""
+
+
+LEFT_OUT = _LeftOut()
+#: what the hook made of a record: a record, LEFT_OUT, or the error
+Shaped = dict[str, Any] | HookError | _LeftOut
+
+
+def shape_source(importer: Any, names: Sequence[str], row: int, raw: tuple[Any, ...],
+                 file: str | None) -> Shaped:
+    """``normalize_source`` on one source record; LEFT_OUT when it leaves the record out."""
+    try:
+        record = importer.normalize_source(dict(zip(names, raw, strict=True)))
+    except Exception as exc:  # the user's code: any failure is this row's error
+        return _hook_error("normalize_source", f"raised {type(exc).__name__}: {exc}", exc,
+                           model=importer.name, row=row, file=file)
+    if record is None:
+        return LEFT_OUT
+    if not isinstance(record, Mapping):
+        return _hook_error("normalize_source", f"returned a {type(record).__name__}, not a"
+                           " record (a dict) or None", None, model=importer.name, row=row,
+                           file=file)
+    return record if isinstance(record, dict) else dict(record)
+
+
+def shape_target(importer: Any, fields: Sequence[str], values: tuple[Any, ...],
+                 key: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``normalize_target`` on one target record: its values in ``fields`` order.
+
+    A failure stops the run whatever ``on_error`` says: a target record left out would look
+    absent, and its key would be created a second time or its update missed."""
+    try:
+        record = importer.normalize_target(dict(zip(fields, values, strict=True)))
+    except Exception as exc:  # the user's code
+        raise _hook_error("normalize_target", f"raised {type(exc).__name__}: {exc}", exc,
+                          model=importer.name, key=key) from exc
+    if not isinstance(record, Mapping):
+        raise _hook_error("normalize_target", f"returned a {type(record).__name__}, not a"
+                          " record (a dict)", None, model=importer.name, key=key)
+    missing = [f for f in fields if f not in record]
+    if missing:
+        raise _hook_error("normalize_target", f"returned a record without {', '.join(missing)}"
+                          " (a target hook must return every field)", None,
+                          model=importer.name, key=key, field=missing[0])
+    return tuple(record[f] for f in fields)
+
+
+def learn_fields(importer: Any, source: Any, names: Sequence[str]
+                 ) -> tuple[list[str], dict[int, Shaped]]:
+    """The names the records of ``normalize_source`` carry: those of the first record it
+    returns in the source's first batch (the source's own columns when it returns none
+    there), and what it made of the records on the way (never shaped twice)."""
+    ahead: dict[int, Shaped] = {}
+    for row, raw in source.head(1):
+        outcome = shape_source(importer, names, row, raw, source.name)
+        ahead[row] = outcome
+        if isinstance(outcome, dict):
+            return list(outcome), ahead
+    return list(names), ahead
+
+
+def _carried(plan: Plan, record: dict[str, Any]) -> tuple[Any, ...] | HookError:
+    """A hook's record as values in ``plan.fields`` order, or the error of a record that
+    lacks a field, or carries a target column the first record did not (docs/hooks.md)."""
+    try:
+        values = tuple([record[f] for f in plan.fields])
+    except KeyError:
+        missing = [f for f in plan.fields if f not in record]
+        return HookError(f"normalize_source returned a record without {', '.join(missing)},"
+                         " a field the first record it returned carries", hook="normalize_source",
+                         model=plan.importer.name, field=missing[0])
+    if plan.carried is not None and record.keys() != plan.carried:
+        extra = [c for c in record if c in plan.specs and c not in plan.carried
+                 and c not in plan.importer.exclude]
+        if extra:
+            return HookError(
+                f"normalize_source returned a record with {', '.join(extra)}, a target column"
+                " the first record it returned does not carry (so it is not written)",
+                hook="normalize_source", model=plan.importer.name, field=extra[0])
+    return values
+
+
+def _hook_error(hook: str, what: str, cause: BaseException | None, **where: Any) -> HookError:
+    error = HookError(f"{hook} {what}", hook=hook, **where)
+    error.__cause__ = cause  # --traceback shows where in the hook it failed
+    return error
 
 
 def _blank_keys(plan: Plan, rows: list[int], computed: Computed, skip: bool) -> None:
