@@ -89,6 +89,7 @@ class Plan:
 
 def make_plan(importer: Importer, source: Source, session: TargetSession,
               options: RunOptions) -> Plan:
+    refuse_database_engine(importer, options)  # before anything is read or created
     if options.create_table and not session.has_table(importer.table):
         created = specs_from_source(source, session.dialect)
         if options.dry_run:
@@ -255,14 +256,17 @@ def choose_engine(plan: Plan, session: TargetSession, options: RunOptions) -> st
     if session.is_assumed(plan.importer.table):
         return "memory"  # a dry run of --create-table: no table to stage against, none to read
     if options.engine != "auto":
-        if options.engine == "database" and (plan.importer.has_target_hook
-                                             or options.keys is not None):
-            raise ConfigError("--engine database cannot run a normalize_target hook or keys"
-                              " mode: use --engine memory", model=plan.importer.name)
+        refuse_database_engine(plan.importer, options)
         return options.engine
     if plan.importer.has_target_hook or options.keys is not None:
         return "memory"
     return "database"
+
+
+def refuse_database_engine(importer: Importer, options: RunOptions) -> None:
+    if options.engine == "database" and (importer.has_target_hook or options.keys is not None):
+        raise ConfigError("--engine database cannot run a normalize_target hook or keys"
+                          " mode: use --engine memory", model=importer.name)
 
 
 def computed_protected(plan: Plan, computed: Computed, options: RunOptions) -> set[Key]:
