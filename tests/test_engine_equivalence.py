@@ -344,7 +344,14 @@ CASE_SPELLING = Case([("B", 1, "x"), ("c", 1, "x")], True, [("b", 2, "x"), ("A",
                      {**OPTIONS, "delete": True, "dry_run": True})
 TRAILING_SPACE_KEY = Case([("a ", 1, "x"), ("b", 1, "x")], True, [("a", 2, "x"), ("b", 1, "x")],
                           {**OPTIONS, "delete": True})
-EXAMPLES = [DUPLICATE_SOURCE_KEYS, PROTECTED_DIFFERING, PROTECTED_MISSING, TARGET_DUPLICATES,
+#: keys mode: a mistyped given key ("1" for the integer part) deleted the record the source
+#: holds; a given key matched records its collation-equal neighbours
+KEYS_MISTYPED = Case([("a", 1, "x"), ("b", 1, "x")], True, [("a", 1, "y"), ("b", 1, "x")],
+                     {**OPTIONS, "delete": True, "keys": [("a", "1")]}, composite=True)
+KEYS_COLLATION_EQUAL = Case([("á", 1, "x"), ("a", 1, "y"), ("b", 1, "x")], False,
+                            [("a", 1, "y"), ("b", 1, "z")],
+                            {**OPTIONS, "delete": True, "keys": [("a", 1), ("b", 1)]})
+EXAMPLES = [KEYS_MISTYPED, KEYS_COLLATION_EQUAL, DUPLICATE_SOURCE_KEYS, PROTECTED_DIFFERING, PROTECTED_MISSING, TARGET_DUPLICATES,
             TARGET_NULL_KEY, CASE_SPELLING, TRAILING_SPACE_KEY]
 
 
