@@ -351,8 +351,9 @@ KEYS_MISTYPED = Case([("a", 1, "x"), ("b", 1, "x")], True, [("a", 1, "y"), ("b",
 KEYS_COLLATION_EQUAL = Case([("á", 1, "x"), ("a", 1, "y"), ("b", 1, "x")], False,
                             [("a", 1, "y"), ("b", 1, "z")],
                             {**OPTIONS, "delete": True, "keys": [("a", 1), ("b", 1)]})
-EXAMPLES = [KEYS_MISTYPED, KEYS_COLLATION_EQUAL, DUPLICATE_SOURCE_KEYS, PROTECTED_DIFFERING, PROTECTED_MISSING, TARGET_DUPLICATES,
-            TARGET_NULL_KEY, CASE_SPELLING, TRAILING_SPACE_KEY]
+EXAMPLES = [KEYS_MISTYPED, KEYS_COLLATION_EQUAL, DUPLICATE_SOURCE_KEYS, PROTECTED_DIFFERING,
+            PROTECTED_MISSING, TARGET_DUPLICATES, TARGET_NULL_KEY, CASE_SPELLING,
+            TRAILING_SPACE_KEY]
 
 
 def regression(*found: Case) -> Callable[[Any], Any]:

@@ -198,7 +198,7 @@ def test_source_keys_equal_under_collation_are_duplicates_on_both_engines(
         for engine in ("memory", "database"):
             importer = Importer(table=table_name, key=("k",), source=IterableSource(
                 [{"k": "cafe", "v": "a"}, {"k": "café", "v": "b"}], columns=["k", "v"]))
-            with pytest.raises(SynclineError, match="[Dd]uplicate"):
+            with pytest.raises(SynclineError, match=r"[Dd]uplicate"):
                 Handler(target_url=mysql_engine,  # type: ignore[arg-type]
                         importers=[importer]).run(RunOptions(engine=engine))
             assert table_rows(mysql_engine, table_name) == []

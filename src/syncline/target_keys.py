@@ -33,9 +33,9 @@ def check_target_keys(session: TargetSession, table: str, key: Sequence[str],
                       model: str | None = None, keys: Sequence[Any] | None = None) -> None:
     """Raise :class:`KeyProblemError` when ``table`` holds two rows with the same ``key``.
 
-    In keys mode (``keys``: the given keys as bound for the database) only the rows the database compares
-    equal to a given key are looked at: a datasync change neither scans the whole table
-    nor waits on duplicates of other keys."""
+    In keys mode (``keys``: the given keys as bound for the database) only the rows the
+    database compares equal to a given key are looked at: a datasync change neither scans
+    the whole table nor waits on duplicates of other keys."""
     if session.is_assumed(table) or key_is_unique(session, table, key):
         return
     found, total = find_duplicate_keys(session, table, key, keys=keys)
@@ -73,7 +73,7 @@ def find_duplicate_keys(session: TargetSession, table: str, key: Sequence[str],
     ``keys`` (tuples of key values as bound for the database) only among their rows."""
     target = session.table(table)
     columns = [target.c[k] for k in key]
-    where = [c.is_not(None) for c in columns]
+    where: list[sa.ColumnElement[bool]] = [c.is_not(None) for c in columns]
     if keys is not None:
         where.append(key_in(target, key, keys))
     grouped = (sa.select(*columns, sa.func.count().label("n"))
