@@ -11,7 +11,12 @@ every combination of create/update/delete, --on-duplicate, --on-error (skip writ
 rejects file, compared too), dry run and text stripping on or off.
 
 Keys mode (``RunOptions(keys=...)``) runs only in memory: the database engine refuses it
-with a ConfigError, which is asserted here; there is nothing else to compare.
+with a ConfigError, which is asserted here. The memory engine's keys mode is then checked
+against the database engine's full run on a copy of the target instead: given keys
+(also mistyped, empty and collation-equal ones) are coerced like source keys or refused
+with KeyProblemError; target records outside the given keys (as the target's collation
+matches keys) are never touched; and where both runs commit, the records of the given
+keys end as the full run leaves them (so a record the source holds is never deleted).
 
 SQLite runs the most examples; PostgreSQL and MariaDB (case-insensitive, PAD SPACE
 collation) run fewer. ``derandomize=True`` keeps CI reproducible.
@@ -20,6 +25,7 @@ collation) run fewer. ``derandomize=True`` keeps CI reproducible.
 from __future__ import annotations
 
 import json
+import unicodedata
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,10 +43,14 @@ from syncline.errors import KeyProblemError
 from syncline.result import Result
 from syncline.types import TypeOptions
 
-SOURCE_KEYS = ["a", "A", " a", "a ", "b", "B", "c", "", "  ", None]
+SOURCE_KEYS = ["a", "A", " a", "a ", "á", "b", "B", "c", "", "  ", None]
 SOURCE_N = [None, 1, 2, "2", "abc", ""]
 SOURCE_S = [None, "x", "X", "", " x"]
-TARGET_KEYS = ["a", "A", " a", "a ", "b", "B", "c", "", None]
+TARGET_KEYS = ["a", "A", " a", "a ", "Á", "b", "B", "c", "", None]
+#: keys mode's given keys: also collation-equal, mistyped (3 into a text key, "1" and "x"
+#: into the integer part of a composite key), empty and NULL ones
+GIVEN_KEYS = ["a", "A", "a ", " a", "á", "b", "c", "z", 3, "", None]
+GIVEN_N = [1, "1", 2, "x"]
 TARGET_N = [None, 1, 2]
 TARGET_S = [None, "x", "X", ""]
 
@@ -81,9 +91,10 @@ def cases(draw: st.DrawFn) -> Case:
         # the CLI reads changes back only for --diff: then only the counts are compared
         "collect_changes": draw(st.integers(0, 3)) > 0,
     }
-    if draw(st.integers(0, 9)) == 0:
-        options["keys"] = draw(st.lists(st.sampled_from(["a", "A", "b", "c", "z"]),
-                                        min_size=1, max_size=3))
+    if draw(st.integers(0, 4)) == 0:
+        options["keys"] = draw(st.lists(
+            st.tuples(st.sampled_from(GIVEN_KEYS), st.sampled_from(GIVEN_N)),
+            min_size=1, max_size=3))
     return Case(target, primary_key, source, options, composite=draw(st.integers(0, 3)) == 0)
 
 
@@ -102,7 +113,7 @@ def _unique_target(rows: list[Row], dialect: str, composite: bool) -> list[Row]:
     for k, n, s in rows:
         if k is None or (composite and n is None):
             continue
-        same = (k.casefold().rstrip(" ") if dialect == "mysql" else k, composite and n)
+        same = (fold_as(dialect, k), composite and n)
         if same not in seen:
             seen.add(same)
             kept.append((k, n, s))
@@ -133,9 +144,72 @@ def table_rows(engine: sa.Engine, table: str) -> list[tuple[Any, ...]]:
     return sorted(found, key=repr)
 
 
+def fold_as(dialect: str, key: str) -> str:
+    """A text key as the dialect's (default) collation compares it."""
+    if dialect != "mysql":
+        return key
+    decomposed = unicodedata.normalize("NFD", key.rstrip(" ").casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
 def keys_of(case: Case) -> list[tuple[Any, ...]]:
     """The keys of keys mode, as tuples of the case's key."""
-    return [(k, 1) if case.composite else (k,) for k in case.options["keys"]]
+    return [(k, n) if case.composite else (k,) for k, n in case.options["keys"]]
+
+
+def given_scope(case: Case, dialect: str) -> set[tuple[Any, ...]] | None:
+    """The given keys as the target matches them, coerced like source keys (stripped
+    text, whole numbers); None when one of them cannot be a key (a refusal is due)."""
+    scope = set()
+    for key in keys_of(case):
+        k = key[0]
+        text = (str(k) if k is not None else "").strip()
+        if not text:
+            return None
+        if case.composite:
+            n = key[1]
+            if isinstance(n, str) and not n.strip().lstrip("-").isdigit():
+                return None
+            scope.add((fold_as(dialect, text), int(n)))
+        else:
+            scope.add((fold_as(dialect, text),))
+    return scope
+
+
+def in_scope(row: tuple[Any, ...], case: Case, dialect: str,
+             scope: set[tuple[Any, ...]]) -> bool:
+    k, n = row[0], row[1]
+    if k is None or (case.composite and n is None):
+        return False
+    key = (fold_as(dialect, k), n) if case.composite else (fold_as(dialect, k),)
+    return key in scope
+
+
+def check_keys_mode(memory: dict[str, Any], database: dict[str, Any], case: Case,
+                    before: list[Row], dialect: str) -> None:
+    """Keys mode in memory against the database engine's full run (see the docstring)."""
+    scope = given_scope(case, dialect)
+    original = sorted(before, key=repr)
+    if scope is None:
+        assert memory["raised"] == "KeyProblemError", memory
+        assert memory["table"] == original
+        return
+
+    def split(rows: list[Any]) -> tuple[list[Any], list[Any]]:
+        inside = sorted((tuple(r) for r in rows if in_scope(tuple(r), case, dialect, scope)),
+                        key=repr)
+        outside = sorted((tuple(r) for r in rows
+                          if not in_scope(tuple(r), case, dialect, scope)), key=repr)
+        return inside, outside
+
+    inside_before, outside_before = split(before)
+    inside, outside = split(memory["table"])
+    assert outside == outside_before, "keys mode touched a record outside the given keys"
+    if memory["raised"] is not None or not memory.get("committed"):
+        assert inside == inside_before
+        return
+    if database["raised"] is None and database.get("committed"):
+        assert inside == split(database["table"])[0], (memory, database)
 
 
 # -- one run, described as plain data ---------------------------------------------------
@@ -207,6 +281,12 @@ def check_equivalent(make: Callable[[str], Target], case: Case, scratch: Path) -
                 _run_raising(database_target, case, scratch / "d.csv")
             assert table_rows(database_target.engine, database_target.table) == sorted(
                 before, key=repr)
+            full = Case(case.target, case.primary_key, case.source,
+                        {k: v for k, v in case.options.items() if k != "keys"},
+                        composite=case.composite)
+            database = _renamed(run(database_target, full, "database", scratch / "d.csv"),
+                                database_target.table)
+            check_keys_mode(memory, database, case, before, memory_target.engine.dialect.name)
             return
         database = _renamed(run(database_target, case, "database", scratch / "d.csv"),
                             database_target.table)
@@ -264,8 +344,16 @@ CASE_SPELLING = Case([("B", 1, "x"), ("c", 1, "x")], True, [("b", 2, "x"), ("A",
                      {**OPTIONS, "delete": True, "dry_run": True})
 TRAILING_SPACE_KEY = Case([("a ", 1, "x"), ("b", 1, "x")], True, [("a", 2, "x"), ("b", 1, "x")],
                           {**OPTIONS, "delete": True})
-EXAMPLES = [DUPLICATE_SOURCE_KEYS, PROTECTED_DIFFERING, PROTECTED_MISSING, TARGET_DUPLICATES,
-            TARGET_NULL_KEY, CASE_SPELLING, TRAILING_SPACE_KEY]
+#: keys mode: a mistyped given key ("1" for the integer part) deleted the record the source
+#: holds; a given key matched records its collation-equal neighbours
+KEYS_MISTYPED = Case([("a", 1, "x"), ("b", 1, "x")], True, [("a", 1, "y"), ("b", 1, "x")],
+                     {**OPTIONS, "delete": True, "keys": [("a", "1")]}, composite=True)
+KEYS_COLLATION_EQUAL = Case([("á", 1, "x"), ("a", 1, "y"), ("b", 1, "x")], False,
+                            [("a", 1, "y"), ("b", 1, "z")],
+                            {**OPTIONS, "delete": True, "keys": [("a", 1), ("b", 1)]})
+EXAMPLES = [KEYS_MISTYPED, KEYS_COLLATION_EQUAL, DUPLICATE_SOURCE_KEYS, PROTECTED_DIFFERING,
+            PROTECTED_MISSING, TARGET_DUPLICATES, TARGET_NULL_KEY, CASE_SPELLING,
+            TRAILING_SPACE_KEY]
 
 
 def regression(*found: Case) -> Callable[[Any], Any]:

@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from syncline.diff import ChangeSet, Key, Values, diff
-from syncline.errors import ConfigError, SynclineError
+from syncline.errors import ConfigError, KeyProblemError, SynclineError
 from syncline.importer import Importer
 from syncline.inference import infer_spec
 from syncline.options import RunOptions
@@ -26,7 +26,7 @@ from syncline.reading import Shaped, duplicate_error, learn_fields, shape_target
 from syncline.rejects import RejectSpool
 from syncline.sources.base import Source
 from syncline.sources.replay import ReplaySource
-from syncline.targets.sql import TargetSession
+from syncline.targets.sql import TargetSession, collation_fold
 from syncline.types import (
     ColumnSpec,
     TypeOptions,
@@ -72,8 +72,8 @@ class Plan:
     types: TypeOptions
     #: the options the key columns are read with (a file's keys are always stripped)
     key_types: TypeOptions
-    #: a text key part as the target's collation matches it (where ``fold_key`` says so)
-    fold_text: Callable[[str], str] = str.casefold
+    #: each text key part as the target's collation matches it (where ``fold_key`` says so)
+    fold_text: tuple[Callable[[str], str], ...] = ()
     #: the names the source is read with: ``fields``, or all its columns for a hook
     read_fields: tuple[str, ...] = ()
     #: what ``normalize_source`` made of the records it saw while planning, by row
@@ -81,13 +81,23 @@ class Plan:
     #: the names the first record of ``normalize_source`` carried, when the fields were
     #: learned from it (docs/hooks.md); a later record must carry the same target columns
     carried: frozenset[str] | None = None
+    #: keys mode: the given keys, coerced like source keys (None: every record)
+    keys: list[Key] | None = None
 
     def types_for(self, name: str) -> TypeOptions:
         return self.key_types if name in self.importer.key else self.types
 
+    def db_keys(self) -> list[Key] | None:
+        """Keys mode's keys as bound for the database (None: every record)."""
+        if self.keys is None:
+            return None
+        convert = [to_db(self.specs[k], self.types) for k in self.importer.key]
+        return [tuple(c(v) for c, v in zip(convert, key, strict=True)) for key in self.keys]
+
 
 def make_plan(importer: Importer, source: Source, session: TargetSession,
               options: RunOptions) -> Plan:
+    refuse_database_engine(importer, options)  # before anything is read or created
     if options.create_table and not session.has_table(importer.table):
         if not all(c.sql_type is not None for c in source.columns()):
             source = ReplaySource(source)  # the sample is read once, then replayed
@@ -121,13 +131,63 @@ def make_plan(importer: Importer, source: Source, session: TargetSession,
                                                "the first record normalize_source returned")
     warnings += more
     key_index = tuple(fields.index(k) for k in importer.key)
-    fold = tuple(session.target.capabilities.case_insensitive_keys
-                 and specs[k].kind == "text" for k in importer.key)
+    folds = key_folds(session, importer.table, importer.key, specs)
+    fold = tuple(f is not None for f in folds)
     types, key_types = resolve_types(options.types, source)
-    return Plan(importer, source, fields, specs, key_index, fold, warnings, types, key_types,
-                session.target.capabilities.fold_text_key,
+    plan = Plan(importer, source, fields, specs, key_index, fold, warnings, types, key_types,
+                tuple(f or str for f in folds),
                 tuple(source_columns) if importer.has_source_hook else fields, hook_ahead,
                 carried)
+    if options.keys is not None:
+        plan.keys = given_keys(plan, options.keys)
+    return plan
+
+
+def key_folds(session: TargetSession, table: str, key: Sequence[str],
+              specs: dict[str, ColumnSpec]) -> list[Callable[[str], str] | None]:
+    """Per key column, how the target's collation matches its text (None: byte for byte).
+
+    Keys the collation calls equal are one key (docs/engines.md, rule 6): by the column's
+    own collation where the target names it, else by the target's default."""
+    capabilities = session.target.capabilities
+    if not (capabilities.case_insensitive_keys or capabilities.pad_space_keys):
+        return [None for _ in key]
+    collations: dict[str, str] = {}
+    if capabilities.column_collations is not None and not session.is_assumed(table):
+        collations = dict(capabilities.column_collations(session, table))
+    return [None if specs[k].kind != "text"
+            else collation_fold(collations[k]) if k in collations
+            else capabilities.fold_text_key for k in key]
+
+
+def given_keys(plan: Plan, keys: Sequence[Any]) -> list[Key]:
+    """Keys mode's keys, coerced exactly like source keys (``"3"`` is the integer key 3;
+    ``3`` is the text key ``"3"``, never ``"03"``), one per key as the target matches them.
+
+    A key that cannot be coerced, has the wrong number of parts or an empty part is a
+    :class:`KeyProblemError` naming it: nothing is read or written."""
+    importer = plan.importer
+    coercers = [source_coercer(plan.specs[k], plan.key_types) for k in importer.key]
+    found: dict[Key, Key] = {}
+    for given in keys:
+        key = make_key_tuple(given)
+        if len(key) != len(importer.key):
+            raise KeyProblemError(
+                f"{importer.name}: given key {given!r} has {len(key)} part(s); the key"
+                f" ({', '.join(importer.key)}) has {len(importer.key)}",
+                model=importer.name, key=given)
+        try:
+            coerced = tuple(c(p) for c, p in zip(coercers, key, strict=True))
+        except SynclineError as exc:
+            raise KeyProblemError(
+                f"{importer.name}: given key {given!r} does not fit the key column"
+                f" {exc.field or ''}: {exc.message}", model=importer.name, key=given,
+                field=exc.field, value=exc.value) from exc
+        if any(p is None or (isinstance(p, str) and not p.strip()) for p in coerced):
+            raise KeyProblemError(f"{importer.name}: given key {given!r} is empty or NULL",
+                                  model=importer.name, key=given)
+        found.setdefault(fold_key(plan, coerced), coerced)
+    return list(found.values())
 
 
 def resolve_types(types: TypeOptions, source: Source) -> tuple[TypeOptions, TypeOptions]:
@@ -184,11 +244,12 @@ def compute(plan: Plan, session: TargetSession, options: RunOptions,
         computed.warnings = plan.warnings + computed.warnings
         computed.specs = plan.specs
         return computed
-    wanted = None if options.keys is None else [make_key_tuple(k) for k in options.keys]
-    if wanted is not None:
-        keep = {fold_key(plan, k) for k in wanted}
+    keep: set[Key] | None = None
+    if plan.keys is not None:
+        # only the given keys, as the engines match keys (docs/engines.md, "Keys mode")
+        keep = {fold_key(plan, k) for k in plan.keys}
         source_map = {k: v for k, v in source_map.items() if k in keep}
-    target = read_target(plan, session, wanted)
+    target = read_target(plan, session, plan.keys, keep)
     computed.changes = diff(
         importer.name, plan.fields, importer.key, source_map, target,
         create=options.create and importer.allow_create,
@@ -202,14 +263,14 @@ def compute(plan: Plan, session: TargetSession, options: RunOptions,
 
 
 def make_key_tuple(key: Any) -> Key:
-    return key if isinstance(key, tuple) else (key,)
+    return tuple(key) if isinstance(key, tuple | list) else (key,)
 
 
 def fold_key(plan: Plan, key: Key) -> Key:
     if not any(plan.fold_key):
         return key
-    return tuple(plan.fold_text(p) if f and isinstance(p, str) else p
-                 for p, f in zip(key, plan.fold_key, strict=True))
+    return tuple(fold(p) if f and isinstance(p, str) else p
+                 for p, f, fold in zip(key, plan.fold_key, plan.fold_text, strict=True))
 
 
 def choose_engine(plan: Plan, session: TargetSession, options: RunOptions) -> str:
@@ -217,13 +278,17 @@ def choose_engine(plan: Plan, session: TargetSession, options: RunOptions) -> st
     if session.is_assumed(plan.importer.table):
         return "memory"  # a dry run of --create-table: no table to stage against, none to read
     if options.engine != "auto":
-        if options.engine == "database" and (plan.importer.has_target_hook or options.keys):
-            raise ConfigError("--engine database cannot run a normalize_target hook or keys"
-                              " mode: use --engine memory", model=plan.importer.name)
+        refuse_database_engine(plan.importer, options)
         return options.engine
     if plan.importer.has_target_hook or options.keys is not None:
         return "memory"
     return "database"
+
+
+def refuse_database_engine(importer: Importer, options: RunOptions) -> None:
+    if options.engine == "database" and (importer.has_target_hook or options.keys is not None):
+        raise ConfigError("--engine database cannot run a normalize_target hook or keys"
+                          " mode: use --engine memory", model=importer.name)
 
 
 def computed_protected(plan: Plan, computed: Computed, options: RunOptions) -> set[Key]:
@@ -284,10 +349,13 @@ def read_source(plan: Plan, options: RunOptions, progress: Callable[[int], None]
     return found, computed
 
 
-def read_target(plan: Plan, session: TargetSession, keys: Sequence[Key] | None
-                ) -> Iterator[tuple[Key, Values, Values | None]]:
+def read_target(plan: Plan, session: TargetSession, keys: Sequence[Key] | None,
+                keep: set[Key] | None = None) -> Iterator[tuple[Key, Values, Values | None]]:
     """The target's records as (key, canonical values, the values as read where a
-    ``normalize_target`` hook changed them: apply addresses the row by those)."""
+    ``normalize_target`` hook changed them: apply addresses the row by those); with
+    ``keys``, only the records whose (folded) key is in ``keep``: the database's
+    ``key IN (...)`` may also return keys its collation or implicit casts call equal, and
+    those are not the given keys."""
     importer, fields, key_index = plan.importer, plan.fields, plan.key_index
     normalizers = [target_normalizer(plan.specs[f], plan.types) for f in fields]
     key_to_db: list[Callable[[Any], Any]] = [to_db(plan.specs[k], plan.types)
@@ -311,4 +379,8 @@ def read_target(plan: Plan, session: TargetSession, keys: Sequence[Key] | None
             keys_of = list(zip(*(columns[i] for i in key_index), strict=True))
         if folding:
             keys_of = [fold_key(plan, k) for k in keys_of]
-        yield from zip(keys_of, rows, read, strict=True)
+        if keep is None:
+            yield from zip(keys_of, rows, read, strict=True)
+        else:
+            yield from ((k, r, o) for k, r, o in zip(keys_of, rows, read, strict=True)
+                        if k in keep)

@@ -155,7 +155,8 @@ class Handler:
             with session.translating(f"cannot compare with table {importer.table}",
                                      model=importer.name):
                 plan = make_plan(importer, importer.source(self), session, options)
-                check_target_keys(session, importer.table, importer.key, importer.name)
+                check_target_keys(session, importer.table, importer.key, importer.name,
+                                  keys=plan.db_keys())
                 computed = compute(plan, session, options, _reading(progress, importer.name))
             model.changes = computed.changes
             model.errors = computed.errors

@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from syncline.errors import KeyProblemError
-from syncline.targets.sql import TargetSession
+from syncline.targets.sql import TargetSession, key_in
 
 __all__ = ["check_target_keys", "find_duplicate_keys", "key_is_unique"]
 
@@ -30,11 +30,15 @@ SHOWN = 10
 
 
 def check_target_keys(session: TargetSession, table: str, key: Sequence[str],
-                      model: str | None = None) -> None:
-    """Raise :class:`KeyProblemError` when ``table`` holds two rows with the same ``key``."""
+                      model: str | None = None, keys: Sequence[Any] | None = None) -> None:
+    """Raise :class:`KeyProblemError` when ``table`` holds two rows with the same ``key``.
+
+    In keys mode (``keys``: the given keys as bound for the database) only the rows the
+    database compares equal to a given key are looked at: a datasync change neither scans
+    the whole table nor waits on duplicates of other keys."""
     if session.is_assumed(table) or key_is_unique(session, table, key):
         return
-    found, total = find_duplicate_keys(session, table, key)
+    found, total = find_duplicate_keys(session, table, key, keys=keys)
     if not found:
         return
     shown = ", ".join(f"{_show(k)} ({n} rows)" for k, n in found)
@@ -63,12 +67,17 @@ def key_is_unique(session: TargetSession, table: str, key: Sequence[str]) -> boo
 
 
 def find_duplicate_keys(session: TargetSession, table: str, key: Sequence[str],
-                        limit: int = SHOWN) -> tuple[list[tuple[Any, int]], int]:
-    """([(key, rows), ...] for the first ``limit`` duplicated keys, number of them)."""
+                        limit: int = SHOWN, keys: Sequence[Any] | None = None,
+                        ) -> tuple[list[tuple[Any, int]], int]:
+    """([(key, rows), ...] for the first ``limit`` duplicated keys, number of them); with
+    ``keys`` (tuples of key values as bound for the database) only among their rows."""
     target = session.table(table)
     columns = [target.c[k] for k in key]
+    where: list[sa.ColumnElement[bool]] = [c.is_not(None) for c in columns]
+    if keys is not None:
+        where.append(key_in(target, key, keys))
     grouped = (sa.select(*columns, sa.func.count().label("n"))
-               .where(*(c.is_not(None) for c in columns))
+               .where(*where)
                .group_by(*columns)
                .having(sa.func.count() > 1))
     rows = session.conn.execute(grouped.order_by(*columns).limit(limit)).all()

@@ -14,6 +14,7 @@ import math
 import operator
 import re
 import tempfile
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -54,6 +55,12 @@ class Capabilities:
     #: text keys that differ only by trailing spaces are the same key (PAD SPACE collations:
     #: MariaDB's defaults; MySQL 8's utf8mb4_0900 ones are NO PAD, see docs/engines.md)
     pad_space_keys: bool = False
+    #: text keys that differ only by accents are the same key (MariaDB's default utf8mb4
+    #: collations, ``_ai_`` ones)
+    accent_insensitive_keys: bool = False
+    #: (column, collation) of a table's text columns, where the collation decides which
+    #: keys are one (MySQL): the in-memory engine folds each key column by its own
+    column_collations: Callable[[TargetSession, str], list[tuple[str, str]]] | None = None
     #: explicit values written to a serial column must advance its sequence by hand
     manual_sequences: bool = False
     #: a DBAPI cursor for streaming a large result (server-side where the driver can)
@@ -98,11 +105,43 @@ class Capabilities:
     comparable: Callable[[Any], Any] = field(default=lambda column: column)
 
     def fold_text_key(self, text: str) -> str:
-        """A text key as the target's collation matches it, for matching in Python: the
-        in-memory engine and the duplicate report must group keys as the database does."""
+        """A text key as the target's default collation matches it, for matching in Python:
+        the in-memory engine and the duplicate report must group keys as the database does
+        (:func:`collation_fold` for a column's own collation)."""
         if self.pad_space_keys:
             text = text.rstrip(" ")
-        return text.casefold() if self.case_insensitive_keys else text
+        if self.case_insensitive_keys:
+            text = text.casefold()
+        return strip_accents(text) if self.accent_insensitive_keys else text
+
+
+def collation_fold(collation: str) -> Callable[[str], str]:
+    """A text key as a MySQL/MariaDB collation compares it, approximated in Python:
+    trailing spaces (PAD SPACE, all but ``nopad`` and MySQL 8's ``0900`` collations), case
+    (``_ci``) and accents (all ``_ci`` collations but ``_as_ci``). Exotic equalities
+    (``'ß' = 's'`` in ``utf8mb4_general_ci``) are not modelled (docs/engines.md)."""
+    name = collation.lower()
+    pad = "nopad" not in name and "_0900_" not in name
+    case = name.endswith("_ci")
+    accents = case and "_as_" not in name
+
+    def fold(text: str) -> str:
+        if pad:
+            text = text.rstrip(" ")
+        if case:
+            text = text.casefold()
+        return strip_accents(text) if accents else text
+
+    return fold
+
+
+def strip_accents(text: str) -> str:
+    """``'café'`` -> ``'cafe'``: the combining marks of the canonical decomposition dropped."""
+    if text.isascii():
+        return text
+    decomposed = unicodedata.normalize("NFD", text)
+    return unicodedata.normalize(
+        "NFC", "".join(c for c in decomposed if not unicodedata.combining(c)))
 
 
 def capabilities_for(dialect_name: str) -> Capabilities:
@@ -116,6 +155,8 @@ def capabilities_for(dialect_name: str) -> Capabilities:
                             lock_timeout=("SET LOCAL lock_timeout = '{ms}ms'",))
     if dialect_name in ("mysql", "mariadb"):
         return Capabilities(case_insensitive_keys=True, pad_space_keys=True,
+                            accent_insensitive_keys=True,
+                            column_collations=_mysql_collations,
                             open_cursor=_pymysql_server_cursor,
                             comparable=_mysql_comparable, implicit_commit_ddl=True,
                             bulk_load=_mysql_load,
@@ -166,6 +207,13 @@ def _mysql_charsets(session: TargetSession, name: str) -> list[tuple[str, str]]:
         "SELECT COLUMN_NAME, CHARACTER_SET_NAME FROM information_schema.COLUMNS"
         " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = :t"), {"t": name}).all()
     return [(str(column), str(charset)) for column, charset in rows if charset]
+
+
+def _mysql_collations(session: TargetSession, name: str) -> list[tuple[str, str]]:
+    rows = session.conn.execute(sa.text(
+        "SELECT COLUMN_NAME, COLLATION_NAME FROM information_schema.COLUMNS"
+        " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = :t"), {"t": name}).all()
+    return [(str(column), str(collation)) for column, collation in rows if collation]
 
 
 def _analyze(session: TargetSession, table: sa.Table) -> None:
