@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import uuid
 from pathlib import Path
 
 import pytest
@@ -127,3 +128,89 @@ def test_deferred_foreign_keys_are_checked_before_commit(tmp_path: Path) -> None
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT id FROM p")).scalars().all() == [2]
     engine.dispose()
+
+
+def _parent_child(engine: sa.Engine, deferred: bool) -> tuple[str, str]:
+    suffix = uuid.uuid4().hex[:8]
+    parent, child = f"fkp_{suffix}", f"fkc_{suffix}"
+    when = " DEFERRABLE INITIALLY DEFERRED" if deferred else ""
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE TABLE {parent} (id INTEGER PRIMARY KEY)"))
+        conn.execute(sa.text(f"CREATE TABLE {child} (id INTEGER PRIMARY KEY, p_id INTEGER,"
+                             f" CONSTRAINT {child}_p FOREIGN KEY (p_id)"
+                             f" REFERENCES {parent} (id){when})"))
+        conn.execute(sa.text(f"INSERT INTO {parent} VALUES (1), (2), (3)"))
+        conn.execute(sa.text(f"INSERT INTO {child} VALUES (10, 2)"))
+    return parent, child
+
+
+@pytest.mark.parametrize("engine_choice", ["memory", "database"])
+def test_orphaning_delete_named_on_every_database(any_engine: sa.Engine, tmp_path: Path,
+                                                   engine_choice: str) -> None:
+    """Both diff engines, all three databases: the delete is refused naming the key that is
+    still referenced, the child table and the constraint; nothing is written."""
+    from syncline import Handler, Importer, RunOptions
+    from syncline.errors import TargetError
+    from tests.conftest import drop_table, engine_url
+
+    parent, child = _parent_child(any_engine, deferred=False)
+    source = tmp_path / "source.db"
+    with sqlite3.connect(source) as conn:
+        conn.execute("CREATE TABLE p (id INTEGER PRIMARY KEY)")
+        conn.execute("INSERT INTO p VALUES (1)")
+
+    class Parents(Importer):
+        table = parent
+        key = ("id",)
+        source_query = "SELECT id FROM p"
+
+    class Job(Handler):
+        importers = (Parents,)
+
+    try:
+        job = Job(source_url=f"sqlite:///{source}", target_url=engine_url(any_engine))
+        with pytest.raises(TargetError) as caught:
+            job.run(RunOptions(delete=True, allow_mass_delete=True, engine=engine_choice))
+        message = str(caught.value)
+        assert caught.value.model is not None, message
+        assert caught.value.key == (2,), message
+        assert child in message and "p_id" in message and "nothing was written" in message
+        with any_engine.connect() as conn:
+            assert conn.execute(sa.text(f"SELECT count(*) FROM {parent}")).scalar() == 3
+    finally:
+        drop_table(any_engine, child)
+        drop_table(any_engine, parent)
+
+
+def test_deferred_foreign_keys_checked_before_commit_postgresql(pg_engine: sa.Engine,
+                                                                  tmp_path: Path) -> None:
+    from syncline import Handler, Importer, RunOptions
+    from syncline.errors import TargetError
+    from tests.conftest import drop_table, engine_url
+
+    parent, child = _parent_child(pg_engine, deferred=True)
+    source = tmp_path / "source.db"
+    with sqlite3.connect(source) as conn:
+        conn.execute("CREATE TABLE p (id INTEGER PRIMARY KEY)")
+        conn.execute("INSERT INTO p VALUES (1)")
+
+    class Parents(Importer):
+        table = parent
+        key = ("id",)
+        source_query = "SELECT id FROM p"
+
+    class Job(Handler):
+        importers = (Parents,)
+
+    try:
+        job = Job(source_url=f"sqlite:///{source}", target_url=engine_url(pg_engine))
+        with pytest.raises(TargetError) as caught:
+            job.run(RunOptions(delete=True, allow_mass_delete=True))
+        message = str(caught.value)
+        assert f"{child}_p" in message and "(id)=(2)" in message, message
+        assert "nothing was written" in message
+        with pg_engine.connect() as conn:
+            assert conn.execute(sa.text(f"SELECT count(*) FROM {parent}")).scalar() == 3
+    finally:
+        drop_table(pg_engine, child)
+        drop_table(pg_engine, parent)
