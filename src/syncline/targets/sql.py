@@ -496,9 +496,12 @@ class TargetSession:
         table = sa.Table(name, self._metadata, *columns)
         capabilities = self.target.capabilities
         table.create(self.conn)  # SQLite: inside the run's transaction (Capabilities.begin)
-        self._tables[name] = table
         if capabilities.implicit_commit_ddl:
             self.created.append(table)
+        # used as the database made it (types it renamed, lengths it chose): reflected
+        self._metadata.remove(table)
+        self._tables.pop(name, None)
+        self.table(name)
 
     def required_columns(self, name: str) -> list[str]:
         """Columns an insert must give: NOT NULL, no default, not generated."""
