@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from helpers import run_cli
 
-from tests.conftest import drop_table, engine_url
+from conftest import drop_table, engine_url
+from helpers import run_cli
 
 LONG = "x" * 69_999 + "é"  # 70,000 characters: more than MariaDB's TEXT holds
 AMOUNT = Decimal("123456789012345678901234.123456789")

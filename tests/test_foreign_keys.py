@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.test_example import build, syncline
+from conftest import drop_table, engine_url
+from test_example import build, syncline
 
 
 def _digest(path: Path) -> str:
@@ -151,7 +152,7 @@ def test_orphaning_delete_named_on_every_database(any_engine: sa.Engine, tmp_pat
     still referenced, the child table and the constraint; nothing is written."""
     from syncline import Handler, Importer, RunOptions
     from syncline.errors import TargetError
-    from tests.conftest import drop_table, engine_url
+
 
     parent, child = _parent_child(any_engine, deferred=False)
     source = tmp_path / "source.db"
@@ -186,7 +187,7 @@ def test_deferred_foreign_keys_checked_before_commit_postgresql(pg_engine: sa.En
                                                                   tmp_path: Path) -> None:
     from syncline import Handler, Importer, RunOptions
     from syncline.errors import TargetError
-    from tests.conftest import drop_table, engine_url
+
 
     parent, child = _parent_child(pg_engine, deferred=True)
     source = tmp_path / "source.db"
