@@ -170,3 +170,20 @@ def test_a_type_the_target_lacks_is_refused_before_creating(pg_engine: sa.Engine
     finally:
         drop_table(mysql_engine, target)
         drop_table(pg_engine, source)
+
+
+def test_csv_text_longer_than_mariadb_text(mysql_engine: sa.Engine, tmp_path: Path) -> None:
+    """An inferred text column becomes LONGTEXT on MariaDB: 70,000 characters fit."""
+    from helpers import write_csv
+
+    csv_path = write_csv(tmp_path / "long.csv", ["id", "body"], [[1, LONG], [2, "short"]])
+    target = f"dst_{uuid.uuid4().hex[:10]}"
+    try:
+        done = run_cli("sync", str(csv_path), engine_url(mysql_engine), "--table", target,
+                       "--key", "id", "--create-table", "--json")
+        assert done.returncode == 0, done.stdout + done.stderr
+        with mysql_engine.connect() as conn:
+            assert conn.execute(sa.text(f"SELECT body FROM {target} WHERE id = 1")
+                                ).scalar() == LONG
+    finally:
+        drop_table(mysql_engine, target)
