@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from syncline.diff import ChangeSet, Key, Values, diff
 from syncline.errors import ConfigError, KeyProblemError, SynclineError
 from syncline.importer import Importer
-from syncline.inference import infer_spec
+from syncline.inference import SQLITE_DECIMAL_DIGITS, faithful_type, infer_spec
 from syncline.options import RunOptions
 from syncline.reading import Shaped, duplicate_error, learn_fields, shape_target, validated_batches
 from syncline.rejects import RejectSpool
@@ -101,7 +101,7 @@ def make_plan(importer: Importer, source: Source, session: TargetSession,
     if options.create_table and not session.has_table(importer.table):
         if not all(c.sql_type is not None for c in source.columns()):
             source = ReplaySource(source)  # the sample is read once, then replayed
-        created = specs_from_source(source, session.dialect)
+        created = specs_from_source(source, session.dialect, importer.key)
         if options.dry_run:
             session.assume_table(importer.table, created)
         else:
@@ -203,25 +203,28 @@ def resolve_types(types: TypeOptions, source: Source) -> tuple[TypeOptions, Type
     return types, replace(types, strip_text=True)
 
 
-def specs_from_source(source: Source, dialect: str) -> list[ColumnSpec]:
-    """Column types for a new target table: the SQL source's own, or inferred from a sample."""
+def specs_from_source(source: Source, dialect: str, key: Sequence[str] = ()
+                      ) -> list[ColumnSpec]:
+    """Column types for a new target table: types of ``dialect`` that hold every value of
+    the SQL source's own types, or inferred from a sample. Raises a ConfigError naming the
+    column when the target has no such type — before anything is created."""
     columns = source.columns()
     if all(c.sql_type is not None for c in columns):
-        return [ColumnSpec.from_column(sa.Column(c.name, _generic(c.sql_type)), dialect)
-                for c in columns]
+        return [_faithful(c.name, c.sql_type, dialect, key) for c in columns]
     names = [c.name for c in columns]
     # read ahead and kept: the run replays it (a generator can be read only once)
     replay = source if isinstance(source, ReplaySource) else ReplaySource(source)
     sample = [values for _, values in replay.head(SAMPLE_ROWS)]
-    return [infer_spec(name, [str(v) for v in (row[i] for row in sample) if v is not None])
-            for i, name in enumerate(names)]
+    least = SQLITE_DECIMAL_DIGITS if dialect == "sqlite" else 18
+    inferred = [infer_spec(name, [str(v) for v in (row[i] for row in sample) if v is not None],
+                           least_precision=least)
+                for i, name in enumerate(names)]
+    return [_faithful(s.name, s.sql_type, dialect, key) for s in inferred]
 
 
-def _generic(sql_type: Any) -> Any:
-    try:
-        return sql_type.as_generic()
-    except NotImplementedError:
-        return sa.Text()
+def _faithful(name: str, sql_type: Any, dialect: str, key: Sequence[str]) -> ColumnSpec:
+    created = faithful_type(name, sql_type, dialect, key=name in key)
+    return ColumnSpec.from_column(sa.Column(name, created), dialect)
 
 
 def compute(plan: Plan, session: TargetSession, options: RunOptions,

@@ -144,6 +144,7 @@ class Handler:
              result: Result, progress: Progress | None) -> None:
         plans: list[tuple[Plan, Computed]] = []
         self._plans = plans
+        session.models = {importer.table: importer.name for importer in chosen}
         for importer in chosen:
             began = time.perf_counter()
             model = ModelResult(importer.name)

@@ -89,3 +89,18 @@ def is_unique_violation(exc: sa.exc.DBAPIError) -> bool:
         return True
     extended = getattr(exc.orig, "sqlite_errorcode", None)
     return extended in _SQLITE_UNIQUE
+
+
+#: a foreign key refused a write: SQLite's SQLITE_CONSTRAINT_FOREIGNKEY, PostgreSQL's
+#: foreign_key_violation, MySQL/MariaDB's row-is-referenced / no-referenced-row errnos
+_FK_SQLITE, _FK_SQLSTATE = 787, "23503"
+_FK_MYSQL_ERRNOS = frozenset({1216, 1217, 1451, 1452})
+
+
+def is_foreign_key_error(exc: sa.exc.DBAPIError) -> bool:
+    """A foreign key refused the write (a missing parent, or a parent still referenced)."""
+    orig = exc.orig
+    if getattr(orig, "sqlite_errorcode", None) == _FK_SQLITE:
+        return True
+    code = error_code(orig)
+    return code == _FK_SQLSTATE or code in _FK_MYSQL_ERRNOS

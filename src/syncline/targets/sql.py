@@ -32,9 +32,11 @@ from syncline.targets.codes import (
     CONFLICT,
     LOCK_WAIT,
     error_code,
+    is_foreign_key_error,
     is_transient,
     is_unique_violation,
 )
+from syncline.targets.foreign_keys import deferred_violation, orphaning_delete
 from syncline.targets.pinpoint import apply_in_parts
 from syncline.types import ColumnSpec, TypeOptions, to_db
 
@@ -93,6 +95,12 @@ class Capabilities:
     #: the run's isolation level: it must never overwrite a row changed after it was read
     #: (PostgreSQL: a snapshot; MySQL: reads that take no locks, plus compare-and-set)
     isolation_level: str | None = None
+    #: statements run on the connection before the run's transaction opens (SQLite:
+    #: ``PRAGMA foreign_keys`` does nothing inside a transaction, so it must come first)
+    connect_setup: tuple[str, ...] = ()
+    #: statements that check what the database deferred, before the commit (PostgreSQL:
+    #: deferred foreign keys; SQLite's COMMIT checks its own, see targets/foreign_keys.py)
+    before_commit: tuple[str, ...] = ()
     #: statements that open the run's transaction before its first read (SQLite's driver
     #: would run the reads outside any transaction, and another writer could slip between)
     begin: tuple[str, ...] = ()
@@ -152,6 +160,7 @@ def capabilities_for(dialect_name: str) -> Capabilities:
                             session_setup=("SET LOCAL work_mem = '256MB'",),
                             drop_temporary="DROP TABLE IF EXISTS pg_temp.{}",
                             isolation_level="REPEATABLE READ",
+                            before_commit=("SET CONSTRAINTS ALL IMMEDIATE",),
                             lock_timeout=("SET LOCAL lock_timeout = '{ms}ms'",))
     if dialect_name in ("mysql", "mariadb"):
         return Capabilities(case_insensitive_keys=True, pad_space_keys=True,
@@ -168,7 +177,9 @@ def capabilities_for(dialect_name: str) -> Capabilities:
                             session_teardown=MYSQL_STRICT_TEARDOWN,
                             check_warnings=_mysql_check_warnings,
                             column_charsets=_mysql_charsets)
+    # SQLite enforces foreign keys only when asked, per connection and outside a transaction
     return Capabilities(sort_stage=True, begin=("BEGIN",),
+                        connect_setup=("PRAGMA foreign_keys = ON",),
                         lock_timeout=("PRAGMA busy_timeout = {ms}",))
 
 
@@ -479,6 +490,14 @@ class TargetSession:
         #: tables --create-table made that DDL committed at once: dropped if the run fails
         self.created: list[sa.Table] = []
         self.committed = False
+        #: target table -> model of the run's importers, to name models in errors
+        self.models: dict[str, str] = {}
+        #: tables this run deleted rows from
+        self.deleted_from: set[str] = set()
+        if capabilities.connect_setup:
+            for statement in capabilities.connect_setup:
+                conn.exec_driver_sql(statement)
+            conn.commit()  # ends SQLAlchemy's autobegin; the driver opened no transaction
         self.transaction = conn.begin()
         for statement in capabilities.begin:
             conn.exec_driver_sql(statement)
@@ -526,9 +545,12 @@ class TargetSession:
         table = sa.Table(name, self._metadata, *columns)
         capabilities = self.target.capabilities
         table.create(self.conn)  # SQLite: inside the run's transaction (Capabilities.begin)
-        self._tables[name] = table
         if capabilities.implicit_commit_ddl:
             self.created.append(table)
+        # used as the database made it (types it renamed, lengths it chose): reflected
+        self._metadata.remove(table)
+        self._tables.pop(name, None)
+        self.table(name)
 
     def required_columns(self, name: str) -> list[str]:
         """Columns an insert must give: NOT NULL, no default, not generated."""
@@ -754,36 +776,47 @@ class TargetSession:
         deleted = changes.counts()["deleted"]
         if not deleted:
             return
+        self.deleted_from.add(name)
         with self.translating(f"cannot delete from table {name}", model=changes.model):
-            if changes.stage is not None:
-                staging.apply_deletes(self, changes.stage, deleted)
-                return
-            table = self.table(name)
-            conv = [to_db(specs[f], options) for f in changes.fields]
-            if self.target.capabilities.compare_and_set:
-                # one row by its key and every value read: never a row changed since, nor
-                # one that merely compares equal under the column's collation
-                statement = table.delete().where(
-                    *(table.c[k] == sa.bindparam(f"o_{changes.fields.index(k)}_key")
-                      for k in changes.key),
-                    *self._compare_old(table, changes.fields, "o_"))
-                for chunk in _chunks(changes.deletes, KEY_BATCH):
-                    params = []
-                    for d in chunk:
-                        p = {f"o_{i}": c(v) for i, (c, v) in
-                             enumerate(zip(conv, d.as_read, strict=True))}
-                        p.update({f"{b}_key": p[b] for b in list(p)
-                                  if changes.fields[int(b[2:])] in changes.key})
-                        params.append(p)
-                    staging.execute_counted(self, "delete", len(chunk), statement, params)
-                return
-            index = [changes.fields.index(k) for k in changes.key]
-            key_conv = [conv[i] for i in index]
+            try:
+                with self.conn.begin_nested():  # a refusal leaves the rows to name it by
+                    self._apply_deletes(name, changes, specs, options, deleted)
+            except sa.exc.DBAPIError as exc:
+                if not is_foreign_key_error(exc):
+                    raise
+                raise orphaning_delete(self, name, changes, specs, options, exc) from exc
+
+    def _apply_deletes(self, name: str, changes: ChangeSet, specs: dict[str, ColumnSpec],
+                       options: TypeOptions, deleted: int) -> None:
+        if changes.stage is not None:
+            staging.apply_deletes(self, changes.stage, deleted)
+            return
+        table = self.table(name)
+        conv = [to_db(specs[f], options) for f in changes.fields]
+        if self.target.capabilities.compare_and_set:
+            # one row by its key and every value read: never a row changed since, nor
+            # one that merely compares equal under the column's collation
+            statement = table.delete().where(
+                *(table.c[k] == sa.bindparam(f"o_{changes.fields.index(k)}_key")
+                  for k in changes.key),
+                *self._compare_old(table, changes.fields, "o_"))
             for chunk in _chunks(changes.deletes, KEY_BATCH):
-                keys = [tuple(c(d.as_read[i]) for c, i in zip(key_conv, index, strict=True))
-                        for d in chunk]
-                staging.execute_counted(self, "delete", len(chunk),
-                                        table.delete().where(key_in(table, changes.key, keys)))
+                params = []
+                for d in chunk:
+                    p = {f"o_{i}": c(v) for i, (c, v) in
+                         enumerate(zip(conv, d.as_read, strict=True))}
+                    p.update({f"{b}_key": p[b] for b in list(p)
+                              if changes.fields[int(b[2:])] in changes.key})
+                    params.append(p)
+                staging.execute_counted(self, "delete", len(chunk), statement, params)
+            return
+        index = [changes.fields.index(k) for k in changes.key]
+        key_conv = [conv[i] for i in index]
+        for chunk in _chunks(changes.deletes, KEY_BATCH):
+            keys = [tuple(c(d.as_read[i]) for c, i in zip(key_conv, index, strict=True))
+                    for d in chunk]
+            staging.execute_counted(self, "delete", len(chunk),
+                                    table.delete().where(key_in(table, changes.key, keys)))
 
     def _advance_sequences(self, table: sa.Table, fields: Sequence[str]) -> None:
         """Explicit ids written into a serial/identity column move its sequence past them.
@@ -815,8 +848,12 @@ class TargetSession:
     # -- ending -------------------------------------------------------------
     def commit(self) -> None:
         try:
+            for statement in self.target.capabilities.before_commit:
+                self.conn.exec_driver_sql(statement)
             self.transaction.commit()
         except sa.exc.DBAPIError as exc:
+            if is_foreign_key_error(exc):
+                raise deferred_violation(self, exc) from exc
             raise translate(exc, f"commit failed on {self.target.name}") from exc
         self.committed = True
 
