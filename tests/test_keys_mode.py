@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from conftest import drop_table
 from syncline import Handler, Importer, IterableSource, RunOptions
-from syncline.errors import ConfigError, KeyProblemError, SynclineError
+from syncline.errors import ConfigError, GuardError, KeyProblemError, SynclineError
 from syncline.result import Result
 
 
@@ -204,3 +204,20 @@ def test_source_keys_equal_under_collation_are_duplicates_on_both_engines(
             assert table_rows(mysql_engine, table_name) == []
     finally:
         drop_table(mysql_engine, table_name)
+
+
+def test_a_given_key_the_source_dropped_is_deleted_without_an_override(
+        sqlite_engine: sa.Engine, table_name: str) -> None:
+    """A datasync delete: the source still has records, just not this key. An empty
+    source, though, still never deletes without an override."""
+    make_table(sqlite_engine, table_name, sa.Integer, [(3, "three"), (4, "four")],
+               primary_key=True)
+    try:
+        result = sync_keys(sqlite_engine, table_name, [(3, "three")], [4])
+        assert counts(result, table_name) == (0, 0, 1)
+        assert table_rows(sqlite_engine, table_name) == [(3, "three")]
+        with pytest.raises(GuardError, match="empty source"):
+            sync_keys(sqlite_engine, table_name, [], [3])
+        assert table_rows(sqlite_engine, table_name) == [(3, "three")]
+    finally:
+        drop_table(sqlite_engine, table_name)

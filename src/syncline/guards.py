@@ -15,8 +15,11 @@ from syncline.options import (
 )
 
 
-def check_guards(changes: ChangeSet, options: RunOptions) -> list[GuardError]:
-    """The refusals for one model's change set (empty when it may be applied)."""
+def check_guards(changes: ChangeSet, options: RunOptions, source_rows: int | None = None
+                 ) -> list[GuardError]:
+    """The refusals for one model's change set (empty when it may be applied).
+    ``source_rows``: rows read from the whole source (keys mode judges "the source is
+    empty" by those: a given key the source lacks is a legitimate delete)."""
     refusals: list[GuardError] = []
     counts = changes.counts()
     limits = (
@@ -41,6 +44,8 @@ def check_guards(changes: ChangeSet, options: RunOptions) -> list[GuardError]:
     # means the source gave nothing (an empty or header-only file, or every row rejected)
     from_source = (counts["created"] + counts["updated"] + counts["unchanged"]
                    + counts["skipped"])
+    if options.keys is not None and source_rows is not None:
+        from_source = source_rows
     if (
         deletes > MASS_DELETE_MIN_ROWS
         and deletes > MASS_DELETE_FRACTION * changes.target_rows

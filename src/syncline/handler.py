@@ -190,7 +190,8 @@ class Handler:
                 total=total) from cause
         refusals = [g for p, c in plans for g in [check_rejected(
             p.importer.name, len(c.rejected), c.source_rows, options)] if g is not None]
-        refusals += [g for _, c in plans for g in check_guards(c.changes, options)]
+        refusals += [g for _, c in plans
+                     for g in check_guards(c.changes, options, c.source_rows)]
         for refusal in refusals:
             result.models[refusal.model or ""].errors.append(refusal)
         if refusals:
