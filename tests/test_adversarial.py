@@ -165,7 +165,7 @@ def test_lock_timeout_bounds_reading_a_locked_sql_source(
                 [*syncline_command(), "sync", engine_url(any_engine),
                  f"sqlite:///{tmp_path / 'copy.db'}", "--source-table", table_name,
                  "--table", "copy", "--create-table", "--key", "id", "--lock-timeout", "2"],
-                capture_output=True, text=True, timeout=25)
+                capture_output=True, text=True, timeout=10)
         except subprocess.TimeoutExpired:
             pytest.fail("the run waited for the source lock without bound")
         assert proc.returncode == 1 and "transient" in proc.stderr, proc.stderr

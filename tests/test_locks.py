@@ -66,7 +66,8 @@ def test_other_job_is_not_blocked(target: tuple[sa.Engine, str], tmp_path: Path)
     make_table(engine, other, old_rows(ROWS))
     with Paused(sync_args(source, engine_url(engine), table), "after_read", tmp_path) as first:
         first.wait_paused()
-        proc = run(sync_args(source, engine_url(engine), other))
+        # a short --lock-timeout: on SQLite the paused run's read holds the file
+        proc = run([*sync_args(source, engine_url(engine), other), "--lock-timeout", "2"])
         assert "already running" not in proc.stderr
         if engine.dialect.name == "sqlite":
             # SQLite itself allows one writer per file: the paused run's read transaction
