@@ -106,6 +106,9 @@ class Capabilities:
     begin: tuple[str, ...] = ()
     #: statements bounding every lock wait of the run to ``{seconds}`` / ``{ms}``
     lock_timeout: tuple[str, ...] = ()
+    #: DELETE with a second table in its criteria (``USING``/multi-table), so the delete
+    #: joins the diff table instead of probing it per target row
+    delete_using: bool = False
     #: in-memory updates and deletes also compare the values read (isolation alone does not
     #: stop another session's write from being overwritten at this isolation level)
     compare_and_set: bool = False
@@ -159,7 +162,7 @@ def capabilities_for(dialect_name: str) -> Capabilities:
                             bulk_load=_copy_load, analyze=_analyze, index_stage=False,
                             session_setup=("SET LOCAL work_mem = '256MB'",),
                             drop_temporary="DROP TABLE IF EXISTS pg_temp.{}",
-                            isolation_level="REPEATABLE READ",
+                            isolation_level="REPEATABLE READ", delete_using=True,
                             before_commit=("SET CONSTRAINTS ALL IMMEDIATE",),
                             lock_timeout=("SET LOCAL lock_timeout = '{ms}ms'",))
     if dialect_name in ("mysql", "mariadb"):
@@ -171,6 +174,7 @@ def capabilities_for(dialect_name: str) -> Capabilities:
                             bulk_load=_mysql_load,
                             drop_temporary="DROP TEMPORARY TABLE IF EXISTS {}",
                             isolation_level="READ COMMITTED", compare_and_set=True,
+                            delete_using=True,
                             lock_timeout=("SET SESSION innodb_lock_wait_timeout = {seconds}",
                                           "SET SESSION lock_wait_timeout = {seconds}"),
                             session_setup=MYSQL_STRICT_SETUP,

@@ -372,7 +372,13 @@ def apply_updates(session: TargetSession, stage: Stage, expected: int, rows: Row
 
 def apply_deletes(session: TargetSession, stage: Stage, expected: int) -> None:
     d, t = _diff(stage), stage.target
-    statement = t.delete().where(sa.exists().where(
-        d.c[OP] == "d", _as_read(session, stage, d),
-        *(t.c[k] == d.c[OLD.format(stage.fields.index(k))] for k in stage.key)))
+    criteria = [d.c[OP] == "d", _as_read(session, stage, d),
+                *(t.c[k] == d.c[OLD.format(stage.fields.index(k))] for k in stage.key)]
+    if session.target.capabilities.delete_using:
+        # DELETE ... USING: the planner walks the small diff table and probes the target by
+        # its key (MySQL cannot index the diff table without ending the transaction, and a
+        # correlated EXISTS there scans it once per target row)
+        statement = t.delete().where(*criteria)
+    else:
+        statement = t.delete().where(sa.exists().where(*criteria))
     execute_counted(session, "delete", expected, statement)
