@@ -111,9 +111,6 @@ def test_mysql_never_deletes_a_row_the_application_edited_after_the_read(
 
 # -- a key the application inserted meanwhile is blamed on the source ---------------------
 
-@pytest.mark.xfail(strict=True, reason="a create that collides with a row an application"
-                   " inserted after the read is reported as a permanent row error ('Fix the"
-                   " source') instead of a transient conflict")
 @pytest.mark.parametrize("engine_name", ["database", "memory"])
 def test_a_concurrent_insert_of_a_created_key_is_a_transient_conflict(
         any_engine: sa.Engine, table_name: str, tmp_path: Path, engine_name: str) -> None:

@@ -25,7 +25,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from syncline.diff import ChangeSet, Create, Key, Update
-from syncline.errors import ConfigError, RowErrors, TargetError, TransientTargetError
+from syncline.errors import (
+    ConfigError,
+    RowErrors,
+    TargetError,
+    TransientTargetError,
+    format_key,
+)
 from syncline.masking import mask_text, mask_url, remember_url
 from syncline.targets import staging
 from syncline.targets.codes import (
@@ -660,6 +666,13 @@ class TargetSession:
                     self._advance_sequences(table, fields)
             else:
                 refused += self._apply_listed(table, changes, specs, options, skip)
+        if refused and all(r.unique for r in refused):
+            first = refused[0]
+            raise TransientTargetError(
+                f"cannot write to table {name}: {len(refused)} key(s) this run counted as new"
+                f" are already there (first: {format_key(first.key)}, row {first.row}):"
+                " another session inserted them after the run read the table; nothing was"
+                " written (transient: a retry may succeed)", model=changes.model)
         if refused and (not skip or any(r.unique for r in refused)):
             raise refused_rows(name, refused)
         return refused
