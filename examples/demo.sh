@@ -21,11 +21,20 @@ syncline import pos-example --dry-run
 step "The same, row by row, for one model only"
 syncline import pos-example --dry-run --diff department
 
-step "The real import: one transaction"
-syncline import pos-example
+BACKOFFICE="sqlite:///$SYNCLINE_EXAMPLE_DIR/backoffice.db"
+
+step "Keep versions of every change to the back office (SQLAlchemy-Continuum's tables)"
+syncline versions enable department vendor product --target "$BACKOFFICE"
+
+step "The real import: one transaction (and one version per record)"
+syncline import pos-example --runas demo --comment "initial load from the POS"
 
 step "A price changes at the register"
 python examples/build_pos.py --edit
 
 step "Re-sync: just that one change"
-syncline import pos-example --diff
+syncline import pos-example --diff --runas alice --comment "price change at the register"
+
+step "The history of the edited product: who changed what, when and why"
+upc=$(python -c "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT upc FROM item ORDER BY upc LIMIT 1').fetchone()[0])" "$SYNCLINE_EXAMPLE_DIR/pos.db")
+syncline history product "$upc" --target "$BACKOFFICE"

@@ -15,9 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import drop_table, engine_url
-from helpers import run_cli, write_csv
-from test_concurrency import app_engine, start_paused
-from test_crash import syncline_command
+from helpers import app_engine, run_cli, run_process, start_paused, write_csv
 
 
 def make_checked(engine: sa.Engine, name: str, n: int) -> None:
@@ -158,11 +156,11 @@ def test_lock_timeout_bounds_reading_a_locked_sql_source(
             holder.exec_driver_sql(f"LOCK TABLES {table_name} WRITE")
         started = time.monotonic()
         try:
-            proc = subprocess.run(
-                [*syncline_command(), "sync", engine_url(any_engine),
-                 f"sqlite:///{tmp_path / 'copy.db'}", "--source-table", table_name,
-                 "--table", "copy", "--create-table", "--key", "id", "--lock-timeout", "2"],
-                capture_output=True, text=True, timeout=10)
+            # a process: the run may hang on the lock, and a child can be stopped
+            proc = run_process("sync", engine_url(any_engine),
+                               f"sqlite:///{tmp_path / 'copy.db'}", "--source-table", table_name,
+                               "--table", "copy", "--create-table", "--key", "id",
+                               "--lock-timeout", "2", timeout=10)
         except subprocess.TimeoutExpired:
             pytest.fail("the run waited for the source lock without bound")
         assert proc.returncode == 1 and "transient" in proc.stderr, proc.stderr
@@ -292,8 +290,8 @@ def test_run_lock_holds_through_a_hard_link(tmp_path: Path) -> None:
     child = start_paused(["sync", str(source), f"sqlite:///{db}", "--table", "items",
                           "--key", "id"], tmp_path)
     try:
-        second = run_cli("sync", str(source), f"sqlite:///{tmp_path / 'alias.db'}",
-                         "--table", "items", "--key", "id")
+        second = run_process("sync", str(source), f"sqlite:///{tmp_path / 'alias.db'}",
+                             "--table", "items", "--key", "id")
         assert second.returncode == 5, (second.returncode, second.stdout, second.stderr)
     finally:
         child.communicate(timeout=60)

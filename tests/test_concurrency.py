@@ -10,8 +10,6 @@ by another session bounds the run's wait to ``--lock-timeout``.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 from pathlib import Path
 
@@ -19,10 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import drop_table, engine_url
-from helpers import write_csv
-from test_crash import syncline_command
-
-PAUSE = "2"
+from helpers import app_engine, run_cli, start_paused, write_csv
 
 
 def make_items(engine: sa.Engine, name: str, n: int) -> None:
@@ -35,32 +30,6 @@ def make_items(engine: sa.Engine, name: str, n: int) -> None:
 def rows_of(engine: sa.Engine, name: str) -> dict[int, str]:
     with engine.connect() as conn:
         return {int(i): str(n) for i, n in conn.exec_driver_sql(f"SELECT id, name FROM {name}")}
-
-
-def app_engine(engine: sa.Engine) -> sa.Engine:
-    """A separate application connection that gives up quickly when it is blocked."""
-    if engine.dialect.name == "sqlite":
-        return sa.create_engine(engine.url, connect_args={"timeout": 0.5})
-    if engine.dialect.name == "postgresql":
-        return sa.create_engine(engine.url, connect_args={"options": "-c lock_timeout=3000"})
-    return sa.create_engine(engine.url, connect_args={
-        "init_command": "SET SESSION innodb_lock_wait_timeout = 3"})
-
-
-def start_paused(args: list[str], tmp_path: Path, point: str = "after_read"
-                 ) -> subprocess.Popen[str]:
-    pause = tmp_path / f"paused-{point}.pid"
-    env = dict(os.environ, SYNCLINE_TEST_PAUSE_AT=point, SYNCLINE_TEST_PAUSE_FILE=str(pause),
-               SYNCLINE_TEST_PAUSE_SECONDS=PAUSE)
-    child = subprocess.Popen([*syncline_command(), *args], env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    while not (pause.exists() and pause.read_text()) and time.monotonic() < deadline:
-        if child.poll() is not None:
-            raise AssertionError(f"the run ended before {point}: {child.communicate()}")
-        time.sleep(0.02)
-    assert pause.exists(), f"the run never reached {point}"
-    return child
 
 
 @pytest.mark.parametrize("engine_name", ["database", "memory"])
@@ -141,10 +110,8 @@ def test_a_lock_held_elsewhere_bounds_the_wait(any_engine: sa.Engine, table_name
         else:
             holder.exec_driver_sql(f"UPDATE {table_name} SET name = 'held' WHERE id = 1")
         began = time.monotonic()
-        proc = subprocess.run(
-            [*syncline_command(), "sync", str(source), engine_url(any_engine), "--table",
-             table_name, "--key", "id", "--lock-timeout", "1", *(["--dry-run"] if dry_run else [])],
-            capture_output=True, text=True, timeout=60)
+        proc = run_cli("sync", str(source), engine_url(any_engine), "--table", table_name,
+                       "--key", "id", "--lock-timeout", "1", *(["--dry-run"] if dry_run else []))
         waited = time.monotonic() - began
         assert proc.returncode == 1, proc.stdout + proc.stderr
         assert "transient" in proc.stderr and "--lock-timeout" in proc.stderr, proc.stderr

@@ -17,7 +17,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from conftest import drop_table, engine_url
-from test_crash import make_source, make_table, old_rows, sync_args, syncline_command, table_rows
+from helpers import item_rows, make_source, make_table, old_rows, sync_args, syncline_command
 
 
 def tagged_url(engine: sa.Engine) -> tuple[str, str]:
@@ -42,7 +42,7 @@ def test_postgresql_connection_killed_mid_apply(pg_engine: sa.Engine, table_name
                                                 tmp_path: Path) -> None:
     source = make_source(tmp_path / "source.csv", 2_000)
     make_table(pg_engine, table_name, old_rows(2_000))
-    before = table_rows(pg_engine, table_name)
+    before = item_rows(pg_engine, table_name)
     pause = tmp_path / "paused.pid"
     url, application_name = tagged_url(pg_engine)
     env = dict(os.environ, SYNCLINE_TEST_PAUSE_AT="mid_apply",
@@ -61,7 +61,7 @@ def test_postgresql_connection_killed_mid_apply(pg_engine: sa.Engine, table_name
         assert child.returncode == 1, stderr
         assert stderr.startswith("Error: ") and "Traceback" not in stderr
         assert "transient" in stderr, stderr
-        assert table_rows(pg_engine, table_name) == before
+        assert item_rows(pg_engine, table_name) == before
     finally:
         drop_table(pg_engine, table_name)
 

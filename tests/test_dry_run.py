@@ -18,7 +18,15 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import drop_table, engine_url
-from test_crash import changes, make_source, make_table, new_rows, old_rows, run, table_rows
+from helpers import (
+    item_changes,
+    item_rows,
+    make_source,
+    make_table,
+    new_rows,
+    old_rows,
+    run_cli,
+)
 
 ROWS = 2_000
 COUNTS = ("created", "updated", "deleted", "unchanged", "skipped")
@@ -60,7 +68,7 @@ def sqlite_files(engine: sa.Engine) -> dict[str, str]:
 
 
 def counts(args: list[str], table: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    proc = run([*args, "--json"])
+    proc = run_cli(*args, "--json")
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stderr}\n{proc.stdout}"
     result = json.loads(proc.stdout)
     return result, {k: result["models"][table][k] for k in COUNTS}
@@ -78,9 +86,9 @@ def test_dry_run_writes_nothing_and_predicts_the_real_run(target: tuple[sa.Engin
 
     dry, dry_counts = counts([*args, "--dry-run"], table)
     assert dry["dry_run"] is True and dry["committed"] is False
-    assert {k: dry_counts[k] for k in ("created", "updated", "deleted")} == changes(ROWS)
+    assert {k: dry_counts[k] for k in ("created", "updated", "deleted")} == item_changes(ROWS)
     assert checksum(engine, table) == before
-    assert table_rows(engine, table) == old_rows(ROWS)
+    assert item_rows(engine, table) == old_rows(ROWS)
     if files_before is not None:
         assert sqlite_files(engine) == files_before  # same files, same bytes, no journal
 
@@ -88,4 +96,4 @@ def test_dry_run_writes_nothing_and_predicts_the_real_run(target: tuple[sa.Engin
     assert real["committed"] is True
     assert real_counts == dry_counts
     assert checksum(engine, table) != before
-    assert table_rows(engine, table) == new_rows(ROWS)
+    assert item_rows(engine, table) == new_rows(ROWS)

@@ -1,54 +1,30 @@
-"""The point-of-sale example (examples/), end to end through the command line."""
+"""The point-of-sale example (examples/), end to end through the command line.
+
+The example's runs are processes, as the README runs them: the example handler finds its
+databases through ``SYNCLINE_EXAMPLE_DIR`` when it is imported. Runs that touch no
+database (listing models, an unknown handler) run in this process.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+from helpers import build_example, build_pos, run_cli, run_example
+
 MODELS = ["department", "vendor", "product"]
 
 
-def _build_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("build_pos", EXAMPLES / "build_pos.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-build_pos = _build_module()
-
-
-def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SYNCLINE_EXAMPLE_DIR": str(cwd / "work"), "NO_COLOR": "1"}
-    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
-
-
-def syncline(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return run(cwd, sys.executable, "-m", "syncline", *args)
-
-
-def build(cwd: Path, *args: str) -> None:
-    done = run(cwd, sys.executable, str(EXAMPLES / "build_pos.py"), *args)
-    assert done.returncode == 0, done.stderr
-
-
 def run_json(cwd: Path, *args: str) -> dict[str, Any]:
-    done = syncline(cwd, "import", "pos-example", "--json", *args)
+    done = run_example(cwd, "import", "pos-example", "--json", *args)
     assert done.returncode == 0, done.stderr
     result: dict[str, Any] = json.loads(done.stdout)
     return result
@@ -70,7 +46,7 @@ def digest(path: Path) -> str:
 @pytest.fixture
 def work(tmp_path: Path) -> Path:
     """A directory with freshly built databases in ./work; the CLI runs from here."""
-    build(tmp_path)
+    build_example(tmp_path)
     return tmp_path
 
 
@@ -98,7 +74,7 @@ def test_main_job_end_to_end(work: Path) -> None:
     assert counts(again) == {"department": (0, 0, 0, 5), "vendor": (0, 0, 0, 8),
                              "product": (0, 0, 0, 2000)}
 
-    build(work, "--dir", str(work / "work"), "--edit")
+    build_example(work, "--dir", str(work / "work"), "--edit")
     resync = run_json(work, "--diff")
     assert counts(resync) == {"department": (0, 0, 0, 5), "vendor": (0, 0, 0, 8),
                               "product": (0, 1, 0, 1999)}
@@ -106,7 +82,7 @@ def test_main_job_end_to_end(work: Path) -> None:
 
 def test_normalized_values(work: Path) -> None:
     """Title case, Decimal prices and booleans from the POS's 'Y'/'N'/blank flags."""
-    assert syncline(work, "import", "pos-example").returncode == 0
+    assert run_example(work, "import", "pos-example").returncode == 0
     with sqlite3.connect(work / "work" / "pos.db") as pos:
         items = {upc: (descr, price, flag) for upc, descr, price, flag in pos.execute(
             "SELECT upc, descr, price, active_flag FROM item")}
@@ -124,27 +100,27 @@ def test_normalized_values(work: Path) -> None:
     assert {"Y", "N", "", None} <= flags, "the sample data lacks a POS quirk"
 
 
-def test_list_models_in_order(tmp_path: Path) -> None:
+def test_list_models_in_order() -> None:
     for spec in ("pos-example", "syncline_examples.pos:PosToBackOffice"):
-        done = syncline(tmp_path, "import", spec, "--list-models")
+        done = run_cli("import", spec, "--list-models")
         assert done.returncode == 0, done.stderr
         assert done.stdout.split() == MODELS
 
 
-def test_unknown_handler_is_a_one_line_error(tmp_path: Path) -> None:
-    done = syncline(tmp_path, "import", "no-such-handler")
+def test_unknown_handler_is_a_one_line_error() -> None:
+    done = run_cli("import", "no-such-handler")
     assert done.stderr.startswith("Error: ")
     assert "no-such-handler" in done.stderr
     assert "Traceback" not in done.stderr
 
 
-def test_unknown_handler_exits_1(tmp_path: Path) -> None:
-    assert syncline(tmp_path, "import", "no-such-handler").returncode == 1
+def test_unknown_handler_exits_1() -> None:
+    assert run_cli("import", "no-such-handler").returncode == 1
 
 
 def test_one_model_only(work: Path) -> None:
     run_json(work)
-    build(work, "--dir", str(work / "work"), "--edit")
+    build_example(work, "--dir", str(work / "work"), "--edit")
     result = run_json(work, "product")
     assert counts(result) == {"product": (0, 1, 0, 1999)}
 
@@ -174,7 +150,7 @@ def office_target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa
 
     An engine, not a URL: the test owns it and closes its connections.
     """
-    build(tmp_path, "--dir", str(tmp_path / "work"))
+    build_pos.build(tmp_path / "work")
     if request.param == "sqlite":
         engine = _sqlite_with_foreign_keys(tmp_path / "work" / "backoffice.db")
         yield engine

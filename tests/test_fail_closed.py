@@ -1,25 +1,22 @@
 """Fail closed, end to end through the CLI: RELIABILITY.md rows 1-12 (issue 3).
 
-Every test runs ``syncline sync`` in a child process and checks, where it applies:
+Every test runs ``syncline sync`` (in this process, through Click's test runner) and
+checks, where it applies:
 
 * **E** - the exit code the README documents, one ``Error: ...`` line on stderr naming the
   file, row, key, column and value involved, and never a traceback;
 * **L** - the target table is exactly as before the refused run (rows compared before and
   after), or exactly the fully applied result.
 
-CLI calls cost ~0.5 s of start-up each, so cases are batched per test and row counts are
-modest; 10,000 rows only where the case is about a big table.
+Cases are batched per test and row counts are modest; 10,000 rows only where the case is
+about a big table.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import json
-from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
-from subprocess import CompletedProcess
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,9 +24,13 @@ import sqlalchemy as sa
 from conftest import drop_table, engine_url
 from helpers import (
     PRODUCT_HEADER,
-    create_products_table,
+    count,
+    expect_error,
+    ok_json,
     products,
+    read_rejects,
     run_cli,
+    seed_products,
     table_rows,
     write_csv,
 )
@@ -47,62 +48,13 @@ def snapshot(engine: sa.Engine, name: str) -> list[tuple[Any, ...]]:
     return sorted((tuple(r) for r in rows), key=repr)
 
 
-def count(engine: sa.Engine, name: str) -> int:
-    table = sa.Table(name, sa.MetaData(), autoload_with=engine)
-    with engine.connect() as conn:
-        return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
-
-
-def report(proc: CompletedProcess[str]) -> str:
-    return f"exit {proc.returncode}\nstdout:{proc.stdout}\nstderr:{proc.stderr}"
-
-
-def expect_error(proc: CompletedProcess[str], code: int, *needles: str) -> str:
-    """Assert E: exit code, ``Error: `` on stderr, no traceback, every needle in the message."""
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == code, report(proc)
-    assert "Error: " in proc.stderr, proc.stderr
-    assert "Traceback" not in out, out
-    for needle in needles:
-        assert needle in proc.stderr, f"{needle!r} not in stderr:\n{proc.stderr}"
-    return proc.stderr
-
-
-def ok_json(*args: str) -> dict[str, Any]:
-    """Run with ``--json``, expect exit 0, return the single model's counts."""
-    proc = run_cli(*args, "--json")
-    assert proc.returncode == 0, report(proc)
-    assert "Traceback" not in proc.stderr, proc.stderr
-    lines = [line for line in proc.stdout.splitlines() if line.strip()]
-    assert len(lines) == 1, proc.stdout
-    models: dict[str, Any] = json.loads(lines[0])["models"]
-    assert len(models) == 1, models
-    counts: dict[str, Any] = next(iter(models.values()))
-    return counts
-
-
 def changes(counts: dict[str, Any]) -> tuple[int, int, int]:
     return counts["created"], counts["updated"], counts["deleted"]
-
-
-def seed_products(engine: sa.Engine, name: str, rows: Sequence[Sequence[str]]) -> None:
-    """Create the products table and fill it directly (faster than a CLI run)."""
-    create_products_table(engine, name)
-    table = sa.Table(name, sa.MetaData(), autoload_with=engine)
-    with engine.begin() as conn:
-        conn.execute(table.insert(), [
-            {"upc": r[0], "description": r[1], "price": Decimal(r[2]),
-             "department": int(r[3]), "active": r[4] == "1"} for r in rows])
 
 
 def write_text(path: Path, text: str, encoding: str = "utf-8") -> Path:
     path.write_bytes(text.encode(encoding))
     return path
-
-
-def read_rejects(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
 
 
 def simple_table(engine: sa.Engine, name: str, *columns: sa.Column[Any]) -> sa.Table:

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import drop_table, engine_url
-from test_example import build, syncline
+from helpers import CliResult, build_pos, pos_example
 
 
 def _digest(path: Path) -> str:
@@ -24,14 +24,14 @@ def _digest(path: Path) -> str:
 @pytest.fixture
 def synced(tmp_path: Path) -> Path:
     """The example's databases, the back office already in step with the POS."""
-    build(tmp_path)
-    done = syncline(tmp_path, "import", "pos-example")
+    build_pos.build(tmp_path / "work")
+    done = pos_example(tmp_path)
     assert done.returncode == 0, done.stderr
     return tmp_path
 
 
-def _error(done: object) -> dict[str, object]:
-    out = json.loads(done.stdout)  # type: ignore[attr-defined]
+def _error(done: CliResult) -> dict[str, object]:
+    out = json.loads(done.stdout)
     error: dict[str, object] = out["error"]
     return error
 
@@ -45,8 +45,7 @@ def test_deleting_a_department_its_products_still_need_fails(synced: Path,
     with sqlite3.connect(synced / "work" / "pos.db") as pos:
         pos.execute("DELETE FROM dept WHERE dept_no = 50")
     before = _digest(office)
-    done = syncline(synced, "import", "pos-example", *models, "--delete",
-                    "--allow-mass-delete", "--json")
+    done = pos_example(synced, *models, "--delete", "--allow-mass-delete", "--json")
     assert done.returncode == 1, (done.stdout, done.stderr)
     assert "Traceback" not in done.stderr
     error = _error(done)
@@ -68,8 +67,7 @@ def test_an_item_pointing_at_a_missing_department_fails(synced: Path) -> None:
         pos.execute("DELETE FROM item WHERE dept_no = 50 AND upc <> ?", (upc,))
         pos.execute("DELETE FROM dept WHERE dept_no = 50")
     before = _digest(office)
-    done = syncline(synced, "import", "pos-example", "--delete", "--allow-mass-delete",
-                    "--json")
+    done = pos_example(synced, "--delete", "--allow-mass-delete", "--json")
     assert done.returncode == 1, (done.stdout, done.stderr)
     error = _error(done)
     assert error["model"] == "department", error
@@ -78,7 +76,7 @@ def test_an_item_pointing_at_a_missing_department_fails(synced: Path) -> None:
 
     with sqlite3.connect(synced / "work" / "pos.db") as pos:
         pos.execute("UPDATE item SET dept_no = 99 WHERE upc = ?", (upc,))
-    done = syncline(synced, "import", "pos-example", "product", "--json")
+    done = pos_example(synced, "product", "--json")
     assert done.returncode == 1, (done.stdout, done.stderr)
     error = _error(done)
     assert "FOREIGN KEY" in json.dumps(error), error

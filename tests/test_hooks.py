@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from tests.helpers import run_cli
 
+from helpers import build_pos, pos_example, run_cli
 from syncline import (
     ConfigError,
     Handler,
@@ -155,16 +154,14 @@ def test_hook_with_given_fields_checks_every_record(sqlite_engine: sa.Engine) ->
 def test_example_survives_a_new_target_column(tmp_path: Path) -> None:
     """ALTER TABLE product ADD COLUMN notes in the back office: the job still runs, and the
     notes are left as they are."""
-    from tests.test_example import build, syncline
-
-    build(tmp_path)
+    build_pos.build(tmp_path / "work")
     office = tmp_path / "work" / "backoffice.db"
-    assert syncline(tmp_path, "import", "pos-example").returncode == 0
+    assert pos_example(tmp_path).returncode == 0
     with sa.create_engine(f"sqlite:///{office}").begin() as conn:
         conn.exec_driver_sql("ALTER TABLE product ADD COLUMN notes TEXT")
         conn.exec_driver_sql("UPDATE product SET notes = 'shelf ' || upc")
-    build(tmp_path, "--dir", str(tmp_path / "work"), "--edit")
-    done = syncline(tmp_path, "import", "pos-example", "--json")
+    build_pos.edit(tmp_path / "work")
+    done = pos_example(tmp_path, "--json")
     assert done.returncode == 0, done.stderr + done.stdout
     report = json.loads(done.stdout)
     assert report["models"]["product"]["updated"] == 1
@@ -276,8 +273,10 @@ class TargetHook(Handler):
 
 
 @pytest.fixture
-def hook_job(tmp_path: Path) -> tuple[Path, dict[str, str], str, str]:
-    """A module with hooks that fail on upc 0002, a POS and a back office."""
+def hook_job(importable: Path) -> tuple[Path, str, str]:
+    """A module with hooks that fail on upc 0002 (importable as ``hookjob``), a POS and a
+    back office."""
+    tmp_path = importable
     (tmp_path / "hookjob.py").write_text(HANDLER_MODULE.replace("{bad}", "0002"))
     source, target = tmp_path / "pos.db", tmp_path / "office.db"
     for path, rows in ((source, "('0001', 'A'), ('0002', 'B'), ('0003', 'C')"),
@@ -287,8 +286,7 @@ def hook_job(tmp_path: Path) -> tuple[Path, dict[str, str], str, str]:
             conn.exec_driver_sql("CREATE TABLE product (upc TEXT PRIMARY KEY, name TEXT)")
             conn.exec_driver_sql(f"INSERT INTO product VALUES {rows}")
         engine.dispose()
-    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    return tmp_path, env, f"sqlite:///{source}", f"sqlite:///{target}"
+    return tmp_path, f"sqlite:///{source}", f"sqlite:///{target}"
 
 
 def office_rows(url: str) -> list[tuple[Any, ...]]:
@@ -300,10 +298,10 @@ def office_rows(url: str) -> list[tuple[Any, ...]]:
 
 
 def test_source_hook_error_names_hook_model_row_and_key(
-        hook_job: tuple[Path, dict[str, str], str, str]) -> None:
-    _, env, source, target = hook_job
+        hook_job: tuple[Path, str, str]) -> None:
+    _, source, target = hook_job
     args = ("import", "hookjob:SourceHook", "--source", source, "--target", target)
-    done = run_cli(*args, env=env)
+    done = run_cli(*args)
     assert done.returncode == 1
     assert "normalize_source" in done.stderr and "ValueError: boom" in done.stderr
     assert "model product" in done.stderr and "row 2" in done.stderr
@@ -311,24 +309,24 @@ def test_source_hook_error_names_hook_model_row_and_key(
     assert "unexpected" not in done.stderr and "Traceback" not in done.stderr
     assert office_rows(target) == [("0002", "old b")]
 
-    report = json.loads(run_cli(*args, "--json", env=env).stdout)
+    report = json.loads(run_cli(*args, "--json").stdout)
     error = report["error"]
     assert error["exit_code"] == 1
     assert (error["model"], error["row"], error["key"]) == ("product", 2, ["0002"])
     assert error["errors"][0]["type"] == "HookError"
     assert error["errors"][0]["hook"] == "normalize_source"
 
-    traced = run_cli("--traceback", *args, env=env)
+    traced = run_cli("--traceback", *args)
     assert "Traceback" in traced.stderr and 'raise ValueError("boom")' in traced.stderr
 
 
 def test_source_hook_error_is_a_row_error_under_skip(
-        hook_job: tuple[Path, dict[str, str], str, str]) -> None:
-    tmp_path, env, source, target = hook_job
+        hook_job: tuple[Path, str, str]) -> None:
+    tmp_path, source, target = hook_job
     rejects = tmp_path / "rejects.csv"
     done = run_cli("import", "hookjob:SourceHook", "--source", source, "--target", target,
                    "--on-error=skip", "--rejects", str(rejects), "--max-rejected", "100%",
-                   "--json", env=env)
+                   "--json")
     assert done.returncode == 0, done.stderr
     assert office_rows(target) == [("0001", "A"), ("0002", "old b"), ("0003", "C")]
     with open(rejects, newline="", encoding="utf-8") as handle:
@@ -339,10 +337,10 @@ def test_source_hook_error_is_a_row_error_under_skip(
 
 
 def test_target_hook_error_names_hook_model_and_key(
-        hook_job: tuple[Path, dict[str, str], str, str]) -> None:
-    _, env, source, target = hook_job
+        hook_job: tuple[Path, str, str]) -> None:
+    _, source, target = hook_job
     done = run_cli("import", "hookjob:TargetHook", "--source", source, "--target", target,
-                   "--json", env=env)
+                   "--json")
     assert done.returncode == 1
     error = json.loads(done.stdout)["error"]
     assert error["type"] == "HookError"

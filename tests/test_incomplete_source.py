@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,11 +20,19 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import drop_table, engine_url
-from helpers import run_cli
+from helpers import (
+    CliResult,
+    expect_error,
+    item_rows,
+    make_table,
+    old_rows,
+    report,
+    run_cli,
+    run_process,
+    syncline_command,
+)
 from syncline.errors import SourceError
 from syncline.sources.csv import CsvSource
-from test_crash import make_table, old_rows, table_rows
-from test_fail_closed import expect_error, report
 
 HEADER = "upc,name,qty"
 
@@ -34,8 +41,7 @@ def lines(n: int, start: int = 0, word: str = "new") -> list[str]:
     return [f"U{i:05d},{word} {i},{i}" for i in range(start, start + n)]
 
 
-def sync(source: Path, engine: sa.Engine, table: str, *more: str
-         ) -> subprocess.CompletedProcess[str]:
+def sync(source: Path, engine: sa.Engine, table: str, *more: str) -> CliResult:
     return run_cli("sync", str(source), engine_url(engine), "--table", table, "--key", "upc",
                    *more)
 
@@ -48,19 +54,19 @@ def test_half_written_csv_is_refused(sqlite_engine: sa.Engine, table_name: str,
     """850 of 1,000 rows plus half a line: refused with and without --delete (the half
     value would be committed either way); the table is unchanged."""
     make_table(sqlite_engine, table_name, old_rows(1000))
-    before = table_rows(sqlite_engine, table_name)
+    before = item_rows(sqlite_engine, table_name)
     half = tmp_path / "half.csv"
     half.write_text("\n".join([HEADER, *lines(850)]) + "\nU00850,new 850,8", encoding="utf-8")
     for more in (["--delete"], []):
         stderr = expect_error(sync(half, sqlite_engine, table_name, *more), 1,
                               str(half), "incomplete", "line 852", "--allow-no-final-newline")
         assert "Nothing was written" in stderr or "nothing was written" in stderr
-        assert table_rows(sqlite_engine, table_name) == before
+        assert item_rows(sqlite_engine, table_name) == before
     # CRLF without a final line break: the same refusal
     crlf = tmp_path / "crlf.csv"
     crlf.write_bytes("\r\n".join([HEADER, *lines(3)]).encode())
     expect_error(sync(crlf, sqlite_engine, table_name), 1, str(crlf), "incomplete")
-    assert table_rows(sqlite_engine, table_name) == before
+    assert item_rows(sqlite_engine, table_name) == before
 
 
 def test_no_final_newline_is_read_with_the_flag(sqlite_engine: sa.Engine, table_name: str,
@@ -72,7 +78,7 @@ def test_no_final_newline_is_read_with_the_flag(sqlite_engine: sa.Engine, table_
     crlf.write_bytes("\r\n".join([HEADER, *lines(3)]).encode())
     proc = sync(crlf, sqlite_engine, table_name, "--allow-no-final-newline")
     assert proc.returncode == 0, report(proc)
-    assert table_rows(sqlite_engine, table_name) == [
+    assert item_rows(sqlite_engine, table_name) == [
         (f"U{i:05d}", f"new {i}", i) for i in range(3)]
 
 
@@ -110,14 +116,14 @@ def test_a_file_that_grows_during_the_read_is_refused(sqlite_engine: sa.Engine,
     """The run pauses between two batches while the writer appends: the run must notice
     that the file changed under it and refuse, writing nothing."""
     make_table(sqlite_engine, table_name, old_rows(100))
-    before = table_rows(sqlite_engine, table_name)
+    before = item_rows(sqlite_engine, table_name)
     growing = tmp_path / "growing.csv"
     growing.write_text("\n".join([HEADER, *lines(12_000)]) + "\n", encoding="utf-8")
     pause_file = tmp_path / "paused.pid"
     env = dict(os.environ, SYNCLINE_TEST_PAUSE_AT="mid_read",
                SYNCLINE_TEST_PAUSE_FILE=str(pause_file), SYNCLINE_TEST_PAUSE_SECONDS="2")
     child = subprocess.Popen(
-        [sys.executable, "-m", "syncline", "sync", str(growing), engine_url(sqlite_engine),
+        [*syncline_command(), "sync", str(growing), engine_url(sqlite_engine),
          "--table", table_name, "--key", "upc", "--delete", "--allow-mass-delete", "--json"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -137,7 +143,7 @@ def test_a_file_that_grows_during_the_read_is_refused(sqlite_engine: sa.Engine,
     assert "changed while it was being read" in stderr, stderr
     assert str(growing) in stderr, stderr
     assert "Traceback" not in stderr
-    assert table_rows(sqlite_engine, table_name) == before
+    assert item_rows(sqlite_engine, table_name) == before
 
 
 # -- files that are not regular files ------------------------------------------------------
@@ -150,10 +156,9 @@ def test_a_named_pipe_is_refused_not_waited_on(sqlite_engine: sa.Engine, table_n
     os.mkfifo(fifo)
     started = time.monotonic()
     try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "syncline", "sync", str(fifo), engine_url(sqlite_engine),
-             "--table", table_name, "--key", "upc"],
-            capture_output=True, text=True, timeout=30)
+        # a process: opening a pipe can block for good, and only a child can be stopped
+        proc = run_process("sync", str(fifo), engine_url(sqlite_engine), "--table", table_name,
+                           "--key", "upc", timeout=30)
     except subprocess.TimeoutExpired:
         pytest.fail("syncline hung on a named pipe")
     assert time.monotonic() - started < 30
@@ -173,17 +178,17 @@ def test_empty_source_never_deletes_without_an_override(any_engine: sa.Engine, t
     empty.write_text(HEADER + "\n", encoding="utf-8")
     try:
         make_table(any_engine, table_name, old_rows(5))
-        before = table_rows(any_engine, table_name)
+        before = item_rows(any_engine, table_name)
         for engine_name in ("database", "memory"):
             expect_error(sync(empty, any_engine, table_name, "--delete", "--engine",
                               engine_name), 4,
                          "source has no records", "--max-delete 5", "--allow-mass-delete",
                          "Nothing was written")
-            assert table_rows(any_engine, table_name) == before
+            assert item_rows(any_engine, table_name) == before
         proc = sync(empty, any_engine, table_name, "--delete", "--max-delete", "5", "--json")
         assert proc.returncode == 0, report(proc)
         assert json.loads(proc.stdout)["models"][table_name]["deleted"] == 5
-        assert table_rows(any_engine, table_name) == []
+        assert item_rows(any_engine, table_name) == []
     finally:
         drop_table(any_engine, table_name)
 

@@ -4,6 +4,9 @@ While a first run is paused after reading (it holds the run lock there), a secon
 the same job against the same target exits at once with code 5 and says "already
 running" with the first run's pid, host and start time. A run of another job (another
 table) is not blocked. A lock left by a killed run is taken over: see test_crash.py.
+
+Both runs are real processes: what is tested is two runs competing for the lock, which
+names its holder by pid.
 """
 
 from __future__ import annotations
@@ -16,15 +19,15 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import drop_table, engine_url
-from test_crash import (
+from helpers import (
     Paused,
+    item_rows,
     make_source,
     make_table,
     new_rows,
     old_rows,
-    run,
+    run_process,
     sync_args,
-    table_rows,
 )
 
 ROWS = 100
@@ -48,7 +51,7 @@ def test_second_run_exits_at_once(target: tuple[sa.Engine, str], tmp_path: Path)
     with Paused(args, "after_read", tmp_path) as first:
         pid = first.wait_paused()
         started = time.monotonic()
-        second = run(args)
+        second = run_process(*args, timeout=120)
         elapsed = time.monotonic() - started
     assert second.returncode == 5, second.stderr
     assert "already running" in second.stderr, second.stderr
@@ -67,7 +70,8 @@ def test_other_job_is_not_blocked(target: tuple[sa.Engine, str], tmp_path: Path)
     with Paused(sync_args(source, engine_url(engine), table), "after_read", tmp_path) as first:
         first.wait_paused()
         # a short --lock-timeout: on SQLite the paused run's read holds the file
-        proc = run([*sync_args(source, engine_url(engine), other), "--lock-timeout", "2"])
+        proc = run_process(*sync_args(source, engine_url(engine), other), "--lock-timeout", "2",
+                           timeout=120)
         assert "already running" not in proc.stderr
         if engine.dialect.name == "sqlite":
             # SQLite itself allows one writer per file: the paused run's read transaction
@@ -77,4 +81,4 @@ def test_other_job_is_not_blocked(target: tuple[sa.Engine, str], tmp_path: Path)
             assert proc.returncode == 0 or "database is locked" in proc.stderr
             return
         assert proc.returncode == 0, proc.stderr
-    assert table_rows(engine, other) == new_rows(ROWS)
+    assert item_rows(engine, other) == new_rows(ROWS)

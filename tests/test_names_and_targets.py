@@ -25,9 +25,17 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import drop_table, engine_url
-from helpers import run_cli
-from test_crash import Paused, make_source, make_table, old_rows, run, sync_args
-from test_fail_closed import expect_error, report
+from helpers import (
+    Paused,
+    expect_error,
+    make_source,
+    make_table,
+    old_rows,
+    report,
+    run_cli,
+    run_process,
+    sync_args,
+)
 
 HOSTILE = 'ser :x%"ü'
 #: (no backtick: SQLAlchemy's MariaDB reflection reads `` back doubled, a known gap)
@@ -162,7 +170,7 @@ def test_lock_is_per_target_table_case_folded_on_sqlite(sqlite_engine: sa.Engine
     url = engine_url(sqlite_engine)
     with Paused(sync_args(source, url, table_name), "after_read", tmp_path) as first:
         pid = first.wait_paused()
-        second = run(sync_args(source, url, table_name.upper()))
+        second = run_process(*sync_args(source, url, table_name.upper()), timeout=120)
     assert second.returncode == 5, report(second)
     assert "already running" in second.stderr and f"pid {pid}" in second.stderr
     assert table_name in second.stderr.lower()

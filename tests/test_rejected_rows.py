@@ -16,10 +16,21 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from conftest import drop_table, engine_url
-from helpers import PRODUCT_HEADER, create_products_table, products, table_rows, write_csv
-from test_fail_closed import expect_error, ok_json, seed_products
+from helpers import (
+    PRODUCT_HEADER,
+    CliResult,
+    create_products_table,
+    expect_error,
+    ok_json,
+    products,
+    run_cli,
+    seed_products,
+    table_rows,
+    write_csv,
+)
 
-#: prints the child's peak resident memory (KiB on Linux) to stderr when it exits
+#: prints the child's peak resident memory (KiB on Linux) to stderr when it exits (a process
+#: of its own: the peak of this one says nothing about a run)
 MEASURED = (
     "import atexit, resource, sys\n"
     "atexit.register(lambda: sys.stderr.write("
@@ -72,9 +83,7 @@ def test_every_row_rejected_is_refused_by_default(sqlite_engine: sa.Engine, tabl
         drop_table(sqlite_engine, table_name)
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    from helpers import run_cli
-
+def run(*args: str) -> CliResult:
     return run_cli("sync", *args)
 
 

@@ -12,15 +12,23 @@ from __future__ import annotations
 import hashlib
 import os
 import resource
-import subprocess
-import sys
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from conftest import drop_table, engine_url
-from helpers import PRODUCT_HEADER, products, run_cli, table_rows, write_csv
-from test_fail_closed import expect_error, ok_json, read_rejects, seed_products
+from helpers import (
+    PRODUCT_HEADER,
+    expect_error,
+    ok_json,
+    products,
+    read_rejects,
+    run_cli,
+    run_process,
+    seed_products,
+    table_rows,
+    write_csv,
+)
 
 
 def digest(path: Path) -> str:
@@ -133,11 +141,10 @@ def test_rejects_write_failure_is_a_clear_error_and_nothing_is_committed(
         def small_files() -> None:
             resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
 
-        proc = subprocess.run(
-            [sys.executable, "-m", "syncline", "sync", str(source), url, "--table", table_name,
-             "--key", "upc", "--on-error=skip", "--max-rejected", "100%",
-             "--rejects", str(rejects)],
-            capture_output=True, text=True, timeout=120, preexec_fn=small_files)
+        # a process: the file size limit holds for a whole process
+        proc = run_process("sync", str(source), url, "--table", table_name, "--key", "upc",
+                           "--on-error=skip", "--max-rejected", "100%", "--rejects", str(rejects),
+                           timeout=120, preexec_fn=small_files)
         err = expect_error(proc, 1, "rejects", "nothing was written")
         assert "unexpected" not in err, err
         assert table_rows(sqlite_engine, table_name) == before
@@ -174,15 +181,13 @@ def test_rejects_path_spelled_relative_or_linked_to_an_input_is_refused(
         (["target.db.sync-item-12345678.syncline-lock"], "lock file"),
     ]
     for rejects, words in cases:
-        proc = subprocess.run(
-            [sys.executable, "-m", "syncline", "sync", "items.csv", "sqlite:///target.db",
-             "--table", "item", "--key", "upc", "--on-error=skip", "--max-rejected", "100%",
-             "--rejects", *rejects], capture_output=True, text=True, timeout=120, cwd=work)
+        proc = run_cli("sync", "items.csv", "sqlite:///target.db", "--table", "item", "--key",
+                       "upc", "--on-error=skip", "--max-rejected", "100%", "--rejects", *rejects,
+                       cwd=work)
         expect_error(proc, 1, "--rejects", words)
-    proc = subprocess.run(
-        [sys.executable, "-m", "syncline", "sync", "sqlite:///source.db", "sqlite:///target.db",
-         "--table", "item", "--key", "upc", "--source-table", "item", "--on-error=skip",
-         "--rejects", "./source.db"], capture_output=True, text=True, timeout=120, cwd=work)
+    proc = run_cli("sync", "sqlite:///source.db", "sqlite:///target.db", "--table", "item",
+                   "--key", "upc", "--source-table", "item", "--on-error=skip",
+                   "--rejects", "./source.db", cwd=work)
     expect_error(proc, 1, "--rejects", "source database")
     assert {p.name: digest(p) for p in work.iterdir() if p.is_file()} == before
     assert not (work / "target.db-wal").exists()

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import drop_table, engine_url
-from test_crash import run
+from helpers import run_cli
 
 
 def write_ids(path: Path, ids: range) -> str:
@@ -27,7 +27,7 @@ def write_ids(path: Path, ids: range) -> str:
 
 
 def sync(engine: sa.Engine, table: str, source: str, *extra: str) -> None:
-    proc = run(["sync", source, engine_url(engine), "--table", table, "--key", "id", *extra])
+    proc = run_cli("sync", source, engine_url(engine), "--table", table, "--key", "id", *extra)
     assert proc.returncode == 0, proc.stderr
 
 

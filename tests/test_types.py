@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from syncline.errors import CoercionError
 from syncline.inference import infer_kind, infer_spec
+from syncline.targets.registry import dialect_for
 from syncline.types import (
     BOOLEAN_FALSE,
     BOOLEAN_TRUE,
@@ -490,7 +491,8 @@ def test_infer_spec() -> None:
 
 def _reflect(engine: sa.Engine, name: str) -> dict[str, ColumnSpec]:
     table = sa.Table(name, sa.MetaData(), autoload_with=engine)
-    return {c.name: ColumnSpec.from_column(c, engine.dialect.name) for c in table.columns}
+    dialect = dialect_for(engine.dialect.name)
+    return {c.name: ColumnSpec.from_column(c, dialect) for c in table.columns}
 
 
 def _standard_table(name: str, extra: tuple[sa.Column[Any], ...] = ()) -> sa.Table:
@@ -549,7 +551,7 @@ def test_from_column_sqlite(sqlite_engine: sa.Engine) -> None:
 def test_from_column_accepts_inspector_entries(sqlite_engine: sa.Engine) -> None:
     _standard_table("t_types").create(sqlite_engine)
     columns = sa.inspect(sqlite_engine).get_columns("t_types")
-    specs = {c["name"]: ColumnSpec.from_column(c, "sqlite") for c in columns}
+    specs = {c["name"]: ColumnSpec.from_column(c, dialect_for("sqlite")) for c in columns}
     _check_standard(specs, (64, 64, 64))
 
 
@@ -557,12 +559,12 @@ def test_from_column_declared() -> None:
     table = _standard_table("t", (sa.Column("at_tz", sa.DateTime(timezone=True)),
                                   sa.Column("t", sa.Time), sa.Column("blob", sa.LargeBinary),
                                   sa.Column("num", sa.Numeric(8))))
-    pg = {c.name: ColumnSpec.from_column(c, "postgresql") for c in table.columns}
+    pg = {c.name: ColumnSpec.from_column(c, dialect_for("postgresql")) for c in table.columns}
     _check_standard(pg, (32, 64, 16))
     assert pg["at"].fsp == 6 and pg["at_tz"].timezone is True
     assert pg["t"].kind == "time" and pg["blob"].kind == "binary"
     assert (pg["num"].precision, pg["num"].scale) == (8, 0)
-    my = {c.name: ColumnSpec.from_column(c, "mysql") for c in table.columns}
+    my = {c.name: ColumnSpec.from_column(c, dialect_for("mysql")) for c in table.columns}
     assert my["at"].fsp == 0 and my["t"].fsp == 0
 
 

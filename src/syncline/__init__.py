@@ -26,6 +26,8 @@ if TYPE_CHECKING:
         SourceParseError,
         SynclineError,
         TargetError,
+        TransientError,
+        TransientSourceError,
         TransientTargetError,
     )
     from syncline.handler import Handler
@@ -66,6 +68,8 @@ _WHERE = {
     "SqlTarget": "syncline.targets.sql",
     "SynclineError": "syncline.errors",
     "TargetError": "syncline.errors",
+    "TransientError": "syncline.errors",
+    "TransientSourceError": "syncline.errors",
     "TransientTargetError": "syncline.errors",
     "TypeOptions": "syncline.types",
     "Update": "syncline.diff",
@@ -109,6 +113,8 @@ __all__ = [
     "SqlTarget",
     "SynclineError",
     "TargetError",
+    "TransientError",
+    "TransientSourceError",
     "TransientTargetError",
     "TypeOptions",
     "Update",

@@ -14,14 +14,10 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from syncline.types import (
-    BOOLEAN_FALSE,
-    BOOLEAN_TRUE,
-    ColumnSpec,
-    TypeOptions,
-    source_coercer,
-    unstorable,
-)
+from syncline.numeric import BOOLEAN_FALSE, BOOLEAN_TRUE
+from syncline.spec import ColumnSpec, TypeOptions
+from syncline.text import unstorable
+from syncline.types import source_coercer
 
 ColumnFn = Callable[[list[Any]], list[Any]]
 

@@ -93,21 +93,16 @@ class ChangeSet:
     skipped: int = 0
     #: records the target held for this model when the diff was computed
     target_rows: int = 0
-    #: counts computed by the database when the lists are not materialised (in-database
-    #: engine without ``collect_changes``): created, updated, deleted
-    counted: tuple[int, int, int] | None = None
-    #: the staged source rows in the target (in-database engine): apply works from here
-    stage: Any = None
-
-    @property
-    def complete(self) -> bool:
-        """True when the lists hold every change (else only the counts are known)."""
-        return self.counted is None
+    #: how many records this run creates, updates and deletes: the same fields for both
+    #: engines; the lists hold the changes themselves only where they were read (always in
+    #: memory; with ``collect_changes`` in the database), and then as many as counted
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
 
     @property
     def total(self) -> int:
-        counts = self.counts()
-        return counts["created"] + counts["updated"] + counts["deleted"]
+        return self.created + self.updated + self.deleted
 
     def __bool__(self) -> bool:
         return self.total > 0
@@ -117,13 +112,16 @@ class ChangeSet:
         yield from self.updates
         yield from self.deletes
 
-    def counts(self) -> dict[str, int]:
-        created, updated, deleted = self.counted or (
+    def recount(self) -> None:
+        """Counts from the lists (for change sets whose lists hold every change)."""
+        self.created, self.updated, self.deleted = (
             len(self.creates), len(self.updates), len(self.deletes))
+
+    def counts(self) -> dict[str, int]:
         return {
-            "created": created,
-            "updated": updated,
-            "deleted": deleted,
+            "created": self.created,
+            "updated": self.updated,
+            "deleted": self.deleted,
             "unchanged": self.unchanged,
             "skipped": self.skipped,
         }
@@ -198,4 +196,5 @@ def diff(
         changes.creates.extend(missing)
     else:
         changes.skipped += sum(1 for _ in missing)
+    changes.recount()
     return changes

@@ -2,24 +2,35 @@
 
 ::
 
-    SynclineError                 root: carries model, key, row, field, value, file
+    SynclineError                 root: carries model, key, row, field, value, file, result
     ├── ConfigError               bad options, importer or handler definition
-    ├── SourceError               a source could not be read (the run aborts)
+    ├── SourceError               a source could not be read (the run aborts; ``code``)
     │   ├── SourceDecodeError     undecodable bytes (line, byte offset)
     │   ├── SourceParseError      malformed file (line)
-    │   └── HeaderError           missing key/required column, unknown column (strict)
+    │   ├── HeaderError           missing key/required column, unknown column (strict)
+    │   └── TransientSourceError  connection lost, server down or busy: retry may help
     ├── CoercionError             a value does not fit the target column
     ├── KeyProblemError           NULL/blank keys or duplicate keys in the source
     ├── HookError                 a user hook raised or returned something unusable (``hook``)
-    ├── RowErrors                 several row errors reported together (``errors``)
+    ├── RowErrors                 several row errors reported together (``errors``, ``total``)
     ├── GuardError                a guard refused the change set (``guard``, ``flag``)
     ├── OutputError               an output file (rejects) could not be written
-    ├── TargetError               the target refused a write (driver error translated)
+    ├── TargetError               the target refused a write (driver error translated; ``code``)
+    │   ├── RefusedRow            the target refused one row (``values``, ``unique``)
     │   └── TransientTargetError  connection lost, deadlock, lock timeout: retry may help
+    ├── TransientError            what both transient errors are: ``isinstance`` is the
+    │                             whole retry policy of a daemon
     └── AlreadyRunningError       another run holds the lock (``pid``, ``host``, ``since``)
 
 Errors are raised with what is known at the place they happen; callers that know more
 (the importer knows the model, the reader knows the row) fill it in with :meth:`locate`.
+A failed run's :class:`~syncline.result.Result` is the error's ``result``. Every error
+pickles with its data (a consumer in another process gets the same error back).
+
+Whether a database error is transient is decided by the driver's error code — SQLSTATE
+(psycopg), errno (PyMySQL), result code (sqlite3) — never by the words of its message:
+:data:`DRIVER_CODES` is the table (docs/errors.md shows the same), :func:`classify` looks
+a driver's exception up in it by its attributes; no driver is imported here.
 """
 
 from __future__ import annotations
@@ -28,8 +39,18 @@ from collections.abc import Sequence
 from typing import Any
 
 
+def _restore(cls: type[BaseException], args: tuple[Any, ...]) -> BaseException:
+    """Unpickle an error without calling its ``__init__`` (whose keyword arguments the
+    pickled ``args`` do not hold); its attributes come back as pickled state."""
+    return cls.__new__(cls, *args)
+
+
 class SynclineError(Exception):
     """Root of every syncline error; the attributes say where it happened."""
+
+    #: the failed run's :class:`~syncline.result.Result` (counts so far, errors), when the
+    #: error ended a run (typed loosely: results name errors, errors never import results)
+    result: Any = None
 
     def __init__(
         self,
@@ -50,6 +71,10 @@ class SynclineError(Exception):
         self.field = field
         self.value = value
         self.file = file
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # every attribute is data: it travels as state (``result`` and ``__notes__`` too)
+        return _restore, (type(self), self.args), dict(self.__dict__)
 
     def locate(self, **where: Any) -> SynclineError:
         """Fill in location attributes that are still unknown; returns ``self``."""
@@ -98,8 +123,23 @@ class ConfigError(SynclineError):
     """The options, importer or handler are not usable as given."""
 
 
+class TransientError(SynclineError):
+    """A failure that may pass on retry (a lost connection, a server that is down or
+    starting, a deadlock, a lock wait over ``--lock-timeout``, a row changed by another
+    session); nothing was written. Every other error fails the same way again until
+    something is fixed: a daemon retries exactly ``isinstance(exc, TransientError)``."""
+
+
 class SourceError(SynclineError):
-    """The source could not be read completely; nothing is computed from a partial read."""
+    """The source could not be read completely; nothing is computed from a partial read.
+    ``code``: the database driver's error code, when a database refused the read."""
+
+    def __init__(self, message: str, *, code: str | int | None = None, **where: Any) -> None:
+        super().__init__(message, **where)
+        self.code = code
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**super().as_dict(), "code": self.code}
 
 
 class SourceDecodeError(SourceError):
@@ -112,6 +152,11 @@ class SourceParseError(SourceError):
 
 class HeaderError(SourceError):
     """The header lacks the key or a required column, or has an unknown one (strict)."""
+
+
+class TransientSourceError(SourceError, TransientError):
+    """The source database could not be read for a reason that may pass: the connection
+    was lost, the server is down, starting up or has too many connections."""
 
 
 class CoercionError(SynclineError):
@@ -164,10 +209,29 @@ class OutputError(SynclineError):
 
 
 class TargetError(SynclineError):
-    """The target refused a write; the driver's error is the ``__cause__``."""
+    """The target refused a write; the driver's error is the ``__cause__`` and its code
+    (SQLSTATE, errno, SQLite result code) is ``code``."""
+
+    def __init__(self, message: str, *, code: str | int | None = None, **where: Any) -> None:
+        super().__init__(message, **where)
+        self.code = code
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**super().as_dict(), "code": self.code}
 
 
-class TransientTargetError(TargetError):
+class RefusedRow(TargetError):
+    """One row the target refused; ``values`` are the row's (for the rejects file)."""
+
+    def __init__(self, message: str, *, values: tuple[Any, ...] = (), unique: bool = False,
+                 **where: Any) -> None:
+        super().__init__(message, **where)
+        self.values = values
+        #: a unique key refused it: never skipped (see ``targets.refusals.refused_row``)
+        self.unique = unique
+
+
+class TransientTargetError(TargetError, TransientError):
     """A failure that may pass on retry: lost connection, deadlock, lock timeout."""
 
 

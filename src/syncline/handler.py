@@ -8,29 +8,46 @@ never writes in a dry run (the dry run does not apply and roll back: it never ap
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
-from syncline.engine import Computed, Plan, compute, make_plan
+from syncline.engines.base import DiffEngine, choose_engine
+from syncline.engines.plan import Computed, Plan
+from syncline.engines.planning import make_plan
 from syncline.errors import ConfigError, GuardError, RowErrors, SynclineError
 from syncline.faults import pause_point
 from syncline.guards import check_guards, check_rejected
 from syncline.importer import Importer
 from syncline.locks import run_lock
 from syncline.options import RunOptions
-from syncline.rejects import Rejected, RejectsFile, check_path, source_files, sqlite_files
+from syncline.rejects import Rejected, RejectsFile, check_path, database_files, source_files
 from syncline.result import ModelResult, Result
 from syncline.sources.base import Source
 from syncline.sources.sql import SqlSource
 from syncline.target_keys import check_target_keys
 from syncline.targets.sql import SqlTarget, TargetSession
+from syncline.versions.writer import (
+    VersionWriter,
+    Who,
+    is_versioned,
+    require_version_columns,
+)
 
 #: called as progress(model, phase, done, total): phase is "read", "apply"
 Progress = Callable[[str, str, int, int | None], None]
+
+
+class Planned(NamedTuple):
+    """One model of a run: its plan, the engine that computed it, and what it found."""
+
+    plan: Plan
+    engine: DiffEngine
+    computed: Computed
 
 
 class Handler:
@@ -43,6 +60,8 @@ class Handler:
     #: default URLs; the command line or the constructor can replace them
     source_url: str | None = None
     target_url: str | None = None
+    #: who a run's versions say made the changes, unless the run says (``--runas``)
+    runas: str | None = None
 
     def __init__(self, *, source_url: str | None = None, target_url: str | None = None,
                  importers: Sequence[Importer] | None = None, name: str | None = None) -> None:
@@ -85,6 +104,15 @@ class Handler:
         raise ConfigError(f"handler {self.name} has no model {model!r}"
                           f" (models: {', '.join(self.models)})")
 
+    def source_for(self, importer: Importer) -> Source:
+        """The source of an importer's records: the one it was given, else (once) the
+        handler's own (:meth:`make_source`)."""
+        source = importer.given_source
+        if source is None:
+            source = self.make_source(importer)
+            importer.use_source(source)
+        return source
+
     def make_source(self, importer: Importer) -> Source:
         """The source of an importer that was not given one: the handler's SQL source."""
         if self.source_url is None:
@@ -110,7 +138,7 @@ class Handler:
         started = time.perf_counter()
         target = self.make_target()
         self._rejects: RejectsFile | None = None
-        self._plans: list[tuple[Plan, Computed]] = []
+        self._plans: list[Planned] = []
         try:
             target.require_database(create=options.create_table, dry_run=options.dry_run)
             self._check_rejects_path(chosen, target, options)
@@ -132,8 +160,9 @@ class Handler:
                 self._rejects.publish()  # even when Ctrl-C came between commit and rename
             elif self._rejects is not None:
                 self._rejects.discard()  # written but not committed: nothing is left
-            for _, computed in self._plans:
+            for _, engine, computed in self._plans:
                 computed.rejected.close()  # the spooled rejected rows
+                engine.close()
             result.seconds = time.perf_counter() - started
             target.close()
             for importer in chosen:
@@ -142,7 +171,7 @@ class Handler:
 
     def _run(self, session: TargetSession, chosen: list[Importer], options: RunOptions,
              result: Result, progress: Progress | None) -> None:
-        plans: list[tuple[Plan, Computed]] = []
+        plans: list[Planned] = []
         self._plans = plans
         session.models = {importer.table: importer.name for importer in chosen}
         for importer in chosen:
@@ -155,31 +184,31 @@ class Handler:
             # connection) are translated like those of applying
             with session.translating(f"cannot compare with table {importer.table}",
                                      model=importer.name):
-                plan = make_plan(importer, importer.source(self), session, options)
+                plan = make_plan(importer, self.source_for(importer), session, options)
                 check_target_keys(session, importer.table, importer.key, importer.name,
                                   keys=plan.db_keys())
-                computed = compute(plan, session, options, _reading(progress, importer.name))
+                engine = choose_engine(plan, session, options)
+                computed = engine.compute(plan, session, options,
+                                          _reading(progress, importer.name))
             model.changes = computed.changes
             model.errors = computed.errors
             model.error_count = computed.error_count
             model.rejected = len(computed.rejected)
             model.warnings = computed.warnings
             model.seconds = time.perf_counter() - began
-            plans.append((plan, computed))
+            plans.append(Planned(plan, engine, computed))
         pause_point("after_read")
         if options.on_error == "skip" and options.rejects is None and any(
-                c.rejected for _, c in plans):
+                c.rejected for _, _, c in plans):
             raise ConfigError("--on-error=skip needs --rejects FILE: rejected rows are never"
                               " dropped silently")
-        errors = [e for _, c in plans for e in c.errors]
-        fatal = any(c.fatal for _, c in plans)  # duplicate keys: --on-error=skip is no way out
+        errors = [e for _, _, c in plans for e in c.errors]
+        fatal = any(c.fatal for _, _, c in plans)  # duplicate keys: --on-error=skip is no way out
         if errors and (options.on_error == "abort" or fatal):
-            total = sum(c.error_count for _, c in plans)
+            total = sum(c.error_count for _, _, c in plans)
             if fatal:
                 advice = (". Duplicate keys are never skipped: fix the source, or pass"
                           " --on-duplicate=first or --on-duplicate=last to keep one row")
-            elif isinstance(errors[0], GuardError):
-                advice = ""
             else:
                 advice = (". Fix the source, or pass --on-error=skip --rejects FILE to apply"
                           " the rest")
@@ -188,9 +217,9 @@ class Handler:
             raise RowErrors(
                 f"{total} row error(s); nothing was written (first: {errors[0]}){advice}", errors,
                 total=total) from cause
-        refusals = [g for p, c in plans for g in [check_rejected(
+        refusals = [g for p, _, c in plans for g in [check_rejected(
             p.importer.name, len(c.rejected), c.source_rows, options)] if g is not None]
-        refusals += [g for _, c in plans
+        refusals += [g for _, _, c in plans
                      for g in check_guards(c.changes, options, c.source_rows)]
         for refusal in refusals:
             result.models[refusal.model or ""].errors.append(refusal)
@@ -199,15 +228,16 @@ class Handler:
                 raise refusals[0]
             raise GuardError("; ".join(r.message for r in refusals),
                              guard=refusals[0].guard, flag=refusals[0].flag)
+        versioned = self._versioned(session, plans, options, result)
         if options.dry_run:
             return  # a dry run writes nothing anywhere: no rejects file either
         result.writing = True
-        for plan, computed in plans:
+        writer = VersionWriter(session, self._who(options)) if versioned else None
+        for plan, engine, computed in plans:
             began = time.perf_counter()
             if progress:
                 progress(plan.importer.name, "apply", 0, computed.changes.total)
-            refused = session.apply_upserts(plan.importer.table, computed.changes, plan.specs,
-                                            options.types, skip=options.on_error == "skip")
+            refused = engine.apply(plan, session, computed, options)
             if refused:  # --on-error=skip: the target refused these rows; the rest applies
                 model = result.models[plan.importer.name]
                 model.errors.extend(refused)
@@ -221,15 +251,29 @@ class Handler:
                 if limit is not None:
                     model.errors.append(limit)
                     raise limit
+            if writer is not None and plan.importer.table in versioned:
+                changes = computed.changes
+                writer.write(plan.importer.table, plan.importer.key,
+                             engine.changed(plan, session, computed, ("c", "u")), ("c", "u"),
+                             changes.created + changes.updated)
             pause_point("mid_apply")
             result.models[plan.importer.name].seconds += time.perf_counter() - began
-        for plan, computed in reversed(plans):
+        for plan, engine, computed in reversed(plans):
             began = time.perf_counter()
-            session.apply_deletes(plan.importer.table, computed.changes, plan.specs,
-                                  options.types)
+            if writer is not None and plan.importer.table in versioned:
+                writer.write(plan.importer.table, plan.importer.key,
+                             engine.changed(plan, session, computed, ("d",)), ("d",),
+                             computed.changes.deleted)  # before: the rows are still there
+            engine.apply_deletes(plan, session, computed, options)
             result.models[plan.importer.name].seconds += time.perf_counter() - began
         self._write_rejects(plans, options)
         pause_point("before_commit")
+        if writer is not None:
+            result.transaction_id = writer.transaction_id
+            for plan, _, _ in plans:
+                if plan.importer.table in versioned:
+                    result.models[plan.importer.name].versions = writer.written.get(
+                        plan.importer.table, 0)
         with _interrupt_after():  # Ctrl-C never lands between COMMIT and `committed`
             session.commit()
             result.committed = True
@@ -237,23 +281,46 @@ class Handler:
             self._rejects.publish()
         pause_point("after_commit")
 
+    def _versioned(self, session: TargetSession, plans: list[Planned], options: RunOptions,
+                   result: Result) -> set[str]:
+        """The tables of this run that keep versions (docs/versions.md); with
+        ``--no-versions`` none, and a warning for each table that has them."""
+        tables = {p.importer.table for p, _, _ in plans
+                  if is_versioned(session, p.importer.table)}
+        if tables and not options.versions:
+            for plan, _, _ in plans:
+                if plan.importer.table in tables:
+                    result.models[plan.importer.name].warnings.append(
+                        f"{plan.importer.name}: table {plan.importer.table} keeps versions,"
+                        " but --no-versions: this run's changes get none (a catch-up run"
+                        " can add them later)")
+            return set()
+        for table in sorted(tables):  # --no-versions is the way out while a migration lags
+            require_version_columns(session, table)
+        return tables
+
+    def _who(self, options: RunOptions) -> Who:
+        """The user and comment of this run's versions."""
+        user = options.runas or self.runas or os.environ.get("SYNCLINE_RUNAS") or None
+        return Who(user=user, comment=options.comment)
+
     def _check_rejects_path(self, chosen: list[Importer], target: SqlTarget,
                             options: RunOptions) -> None:
         """Refuse, before the run, a rejects path that is an input of the run or unusable."""
         if options.rejects is None:
             return
-        inputs = sqlite_files(target.engine.url, "the target database")
+        inputs = database_files(target.engine.url, "the target database")
         for importer in chosen:
-            inputs += source_files(importer.source(self))
+            inputs += source_files(self.source_for(importer))
         check_path(options.rejects, inputs)
 
-    def _write_rejects(self, plans: list[tuple[Plan, Computed]], options: RunOptions) -> None:
+    def _write_rejects(self, plans: list[Planned], options: RunOptions) -> None:
         """The rejects file, to a temporary file: renamed into place after the commit."""
         if options.on_error != "skip" or options.rejects is None:
             return
         self._rejects = RejectsFile(check_path(options.rejects, []),
                                     escape_formulas=options.escape_formulas)
-        self._rejects.write([(p.importer.name, p.fields, c.rejected) for p, c in plans])
+        self._rejects.write([(p.importer.name, p.fields, c.rejected) for p, _, c in plans])
 
 
 @contextmanager

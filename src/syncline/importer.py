@@ -17,13 +17,10 @@ class attributes, or pass them to the constructor::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from syncline.errors import ConfigError, HeaderError
 from syncline.sources.base import Source
-
-if TYPE_CHECKING:
-    from syncline.handler import Handler
 
 
 class Importer:
@@ -69,11 +66,14 @@ class Importer:
     def name(self) -> str:
         return self.model or self.table
 
-    def source(self, handler: Handler) -> Source:
-        """The source of this model's records (given, or made by the handler)."""
-        if self._source is None:
-            self._source = handler.make_source(self)
+    @property
+    def given_source(self) -> Source | None:
+        """The source this importer was given (or the handler made for it), if any."""
         return self._source
+
+    def use_source(self, source: Source) -> None:
+        """Read this model's records from ``source`` (the handler's, when none was given)."""
+        self._source = source
 
     def close_source(self) -> None:
         """Release what the source holds (a connection pool), if it is closable."""

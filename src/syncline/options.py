@@ -88,6 +88,13 @@ class RunOptions:
     engine: EngineName = "auto"
     #: read every change back into the result (the in-database engine can count only)
     collect_changes: bool = True
+    #: write versions of versioned tables (``--no-versions``: not, with a warning)
+    versions: bool = True
+    #: who makes the changes (the ``transaction`` row's user): else the handler's ``runas``,
+    #: else ``SYNCLINE_RUNAS``
+    runas: str | None = None
+    #: why (the ``transaction`` row's comment)
+    comment: str | None = None
     create_table: bool = False
     #: seconds any wait for a lock another session holds may last; then a transient error
     lock_timeout: float = 30.0

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from syncline.errors import ConfigError, OutputError
+from syncline.targets.registry import dialect_for
 
 #: the first characters that make a spreadsheet read a cell as a formula (OWASP)
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -136,25 +137,21 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def sqlite_files(url: Any, what: str) -> list[tuple[Path, str]]:
-    """The files of a SQLite database URL (with its journals), or none for other URLs."""
-    if url.get_backend_name() != "sqlite":
+def database_files(url: Any, what: str) -> list[tuple[Path, str]]:
+    """The files of a database that lives in files (SQLite: with its journals), as the
+    target's dialect names them; none for a database server."""
+    files = dialect_for(url.get_backend_name()).database_files(url)
+    if not files:
         return []
-    database = url.database or ""
-    if database.startswith("file:"):
-        database = database[len("file:"):].split("?", 1)[0]
-    if not database or database == ":memory:" or url.query.get("mode") == "memory":
-        return []
-    db = Path(database).resolve()
-    return [(db, what)] + [(db.with_name(db.name + suffix), f"{what} journal")
-                           for suffix in ("-wal", "-journal", "-shm")]
+    return [(files[0], what)] + [(journal, f"{what} journal") for journal in files[1:]]
 
 
 def source_files(source: Any) -> list[tuple[Path, str]]:
-    """The files a source reads: a SQLite source database, or the file it is named by."""
+    """The files a source reads: a source database that is a file, or the file it is named
+    by."""
     engine = getattr(source, "engine", None)
     if engine is not None:
-        return sqlite_files(engine.url, "the source database")
+        return database_files(engine.url, "the source database")
     name = getattr(source, "name", None)
     if isinstance(name, str) and name and os.path.isfile(name):
         return [(Path(name).resolve(), "the source file")]

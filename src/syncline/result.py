@@ -23,6 +23,8 @@ class ModelResult:
     rejected: int = 0
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: version rows written for this model's table (None: the table is not versioned)
+    versions: int | None = None
 
     def _count(self, name: str) -> int:
         return self.changes.counts()[name] if self.changes is not None else 0
@@ -59,6 +61,7 @@ class ModelResult:
             "errors": [e.as_dict() for e in self.errors[:ERRORS_SHOWN]],
             "warnings": list(self.warnings),
             "seconds": round(self.seconds, 3),
+            "versions": self.versions,
         }
         if changes and self.changes is not None:
             data["changes"] = [change_as_dict(c) for c in self.changes]
@@ -76,6 +79,8 @@ class Result:
     writing: bool = False
     seconds: float = 0.0
     error: SynclineError | None = None
+    #: the ``transaction`` row of the versions this run wrote (None: it wrote none)
+    transaction_id: int | None = None
 
     @property
     def total_changes(self) -> int:
@@ -87,24 +92,25 @@ class Result:
             "committed": self.committed,
             "seconds": round(self.seconds, 3),
             "error": None if self.error is None else self.error.as_dict(),
+            "transaction_id": self.transaction_id,
             "models": {name: m.as_dict(changes=changes) for name, m in self.models.items()},
         }
 
 
 def change_as_dict(change: Create | Update | Delete) -> dict[str, Any]:
     """One change as JSON-friendly data."""
-    key = [_plain(part) for part in change.key]
+    key = [plain_value(part) for part in change.key]
     if isinstance(change, Create):
         return {"op": "create", "key": key, "row": change.row,
-                "new": {k: _plain(v) for k, v in change.new.items()}}
+                "new": {k: plain_value(v) for k, v in change.new.items()}}
     if isinstance(change, Update):
         old, new = change.old, change.new
         return {"op": "update", "key": key, "row": change.row,
-                "changes": {f: [_plain(old[f]), _plain(new[f])] for f in change.changed}}
-    return {"op": "delete", "key": key, "old": {k: _plain(v) for k, v in change.old.items()}}
+                "changes": {f: [plain_value(old[f]), plain_value(new[f])] for f in change.changed}}
+    return {"op": "delete", "key": key, "old": {k: plain_value(v) for k, v in change.old.items()}}
 
 
-def _plain(value: Any) -> Any:
+def plain_value(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if hasattr(value, "isoformat"):

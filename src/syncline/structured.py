@@ -28,12 +28,10 @@ import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from syncline.errors import CoercionError
-
-if TYPE_CHECKING:
-    from syncline.types import ColumnSpec, TypeOptions
+from syncline.spec import ColumnSpec, TypeOptions
 
 Fn = Callable[[Any], Any]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from syncline.cli.main import EPILOG, run_options
+from syncline.cli.options import EPILOG, project, run_options
 
 
 def _split(value: str | None) -> tuple[str, ...] | None:
@@ -39,6 +39,7 @@ def _run_options(kw: dict[str, Any], **extra: Any) -> Any:
         types=TypeOptions(strip_text=kw["strip_whitespace"], zone=zone,
                           null_tokens=frozenset(kw["null_tokens"])),
         engine=kw["engine"], collect_changes=kw["show_diff"], lock_timeout=kw["lock_timeout"],
+        versions=kw["versions"], runas=kw["runas"], comment=kw["comment"],
         **extra,
     )
 
@@ -49,7 +50,7 @@ def _looks_like_url(text: str) -> bool:
 
 @click.command("sync", epilog=EPILOG)
 @click.argument("source")
-@click.argument("target")
+@click.argument("target", required=False)
 @click.option("--table", required=True, help="Target table (also the model's name).")
 @click.option("--key", required=True, metavar="COL[,COL...]", help="Key column(s).")
 @click.option("--fields", metavar="COL[,COL...]",
@@ -68,12 +69,13 @@ def _looks_like_url(text: str) -> bool:
               help="Create a missing target table from the source's columns.")
 @run_options
 @click.pass_context
-def sync_command(ctx: click.Context, /, source: str, target: str, table: str, key: str,
+def sync_command(ctx: click.Context, /, source: str, target: str | None, table: str, key: str,
                  fields: str | None, exclude: str | None, source_table: str | None,
                  source_query: str | None, encoding: str, delimiter: str,
                  allow_no_final_newline: bool, strict_columns: bool, create_table: bool,
                  **kw: Any) -> None:
-    """Make table TABLE of database TARGET match SOURCE (a CSV file or a database URL).
+    """Make table TABLE of database TARGET match SOURCE (a CSV file, a database URL, or a
+    source system named in the project's config). TARGET defaults to the config's.
 
     \b
     Examples:
@@ -89,11 +91,15 @@ def sync_command(ctx: click.Context, /, source: str, target: str, table: str, ke
         from syncline.importer import Importer
         from syncline.sources.base import Source
 
+        config = project(ctx)
         src: Source
-        if _looks_like_url(source):
+        source_url = source
+        if source in config.sources and not os.path.exists(source):
+            source_url = config.source_url(source)
+        if _looks_like_url(source_url):
             from syncline.sources.sql import SqlSource
 
-            src = SqlSource(source, table=source_table, query=source_query)
+            src = SqlSource(source_url, table=source_table, query=source_query)
         else:
             if source_table or source_query:
                 raise ConfigError("--source-table/--source-query need a database URL as SOURCE")
@@ -109,7 +115,9 @@ def sync_command(ctx: click.Context, /, source: str, target: str, table: str, ke
                             allow_no_final_newline=allow_no_final_newline)
         importer = Importer(table=table, key=_split(key), fields=_split(fields),
                             exclude=_split(exclude) or (), source=src)
-        handler = Handler(target_url=target, importers=[importer], name=f"sync {table}")
+        handler = Handler(target_url=config.require_target(target, "sync"),
+                          importers=[importer], name=f"sync {table}")
+        handler.runas = config.runas
         options = _run_options(kw, strict_columns=strict_columns, create_table=create_table)
         return handler, options, None
 
@@ -136,8 +144,12 @@ def import_command(ctx: click.Context, /, handler_name: str, models: tuple[str, 
     from syncline.plugins import load_handler
 
     try:
+        config = project(ctx)
         handler_class = load_handler(handler_name)
-        handler = handler_class(source_url=source_url, target_url=target_url)
+        handler = handler_class(source_url=source_url,
+                                target_url=target_url or config.target_url)
+        if handler.runas is None:
+            handler.runas = config.runas
     except SynclineError as exc:
         fail(ctx, exc, as_json=kw["as_json"])
     if list_models:
@@ -149,3 +161,31 @@ def import_command(ctx: click.Context, /, handler_name: str, models: tuple[str, 
         return handler, _run_options(kw), list(models) or None
 
     run_and_report(ctx, build, kw)
+
+
+@click.command("config")
+@click.option("--json", "as_json", is_flag=True, help="Print the settings as JSON.")
+@click.pass_context
+def config_command(ctx: click.Context, /, as_json: bool) -> None:
+    """Print the project's resolved settings (passwords masked)."""
+    import json
+
+    from syncline.cli.report import fail
+    from syncline.errors import SynclineError
+
+    try:
+        settings = project(ctx).as_dict()
+    except SynclineError as exc:
+        fail(ctx, exc, as_json=as_json)
+    if as_json:
+        click.echo(json.dumps(settings))
+        return
+    for name, value in settings.items():
+        if isinstance(value, dict):
+            for sub, item in value.items():
+                click.echo(f"{name}.{sub} = {item if item is not None else '-'}")
+        elif isinstance(value, list):
+            click.echo(f"{name} = {', '.join(value) if value else '-'}")
+        else:
+            click.echo(f"{name} = {value if value is not None else '-'}")
+

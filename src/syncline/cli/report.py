@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from syncline.cli.main import (
+from syncline.cli.options import (
     EXIT_CHANGES,
     EXIT_ERROR,
     EXIT_GUARD,
@@ -292,6 +292,9 @@ def print_summary(console: Any, result: Result) -> None:
                       str(model.unchanged), str(model.skipped),
                       str(max(model.error_count, len(model.errors))))
     console.print(table)
+    if result.committed and result.transaction_id is not None:
+        written = sum(m.versions or 0 for m in result.models.values())
+        console.print(f"Versions: {written} row(s) under transaction {result.transaction_id}")
 
 
 class _progress:

@@ -18,6 +18,8 @@ from typing import Any, Protocol, runtime_checkable
 
 Record = tuple[int, tuple[Any, ...]]
 Batch = list[Record]
+#: rows a source yields, and a target reads, at a time
+BATCH = 10_000
 
 
 @dataclass(frozen=True)

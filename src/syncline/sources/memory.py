@@ -11,9 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from syncline.errors import SourceError
-from syncline.sources.base import Batch, SourceColumn
-
-BATCH = 10_000
+from syncline.sources.base import BATCH, Batch, SourceColumn
 
 
 class IterableSource:

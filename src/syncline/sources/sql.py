@@ -12,12 +12,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from syncline.errors import ConfigError, HeaderError, SourceError
+from syncline.errors import ConfigError, HeaderError, SourceError, TransientSourceError
 from syncline.masking import mask_url
-from syncline.sources.base import Batch, SourceColumn
+from syncline.sources.base import BATCH, Batch, SourceColumn
+from syncline.targets.codes import classify
 from syncline.targets.sql import make_engine
-
-BATCH = 10_000
 
 
 class SqlSource:
@@ -82,7 +81,7 @@ class SqlSource:
                         result.close()
                         self._columns = [SourceColumn(k) for k in keys]
             except sa.exc.DBAPIError as exc:
-                raise SourceError(f"cannot read {self.name}: {exc.orig}") from exc
+                raise source_error(exc, f"cannot read {self.name}") from exc
         return self._columns
 
     def read(self, fields: Sequence[str]) -> Iterator[Batch]:
@@ -112,8 +111,20 @@ class SqlSource:
                                        else tuple(values[i] for i in pick)))
                     yield batch
         except sa.exc.DBAPIError as exc:
-            raise SourceError(f"reading {self.name} failed after {row} rows: {exc.orig}"
-                              " (nothing was written)") from exc
+            raise source_error(exc, f"reading {self.name} failed after {row} rows",
+                               "nothing was written") from exc
+
+
+def source_error(exc: sa.exc.DBAPIError, doing: str, outcome: str = "") -> SourceError:
+    """A driver error of the source database, classified by its code exactly like the
+    target's (:func:`~syncline.targets.codes.classify`): a lost connection, a server that
+    is down or starting up... are transient."""
+    failure = classify(exc)
+    if failure.transient:
+        outcome = "; ".join(filter(None, (outcome, "transient: a retry may succeed")))
+    detail = failure.describe(f" ({outcome})" if outcome else "", full=True)
+    error = TransientSourceError if failure.transient else SourceError
+    return error(f"{doing}: {detail}", code=failure.code)
 
 
 def _as_read(column: Any) -> Any:

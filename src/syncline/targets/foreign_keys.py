@@ -8,30 +8,29 @@ the first such key, the child table and the constraint. Deferred foreign keys ar
 once, at the end of the run (PostgreSQL: ``SET CONSTRAINTS ALL IMMEDIATE`` before commit;
 SQLite: its own COMMIT, which refuses only violations this transaction added, so rows that
 were orphans before the run never block it); :func:`deferred_violation` then names them
-while the transaction is still open. Either way nothing is written.
+while the transaction is still open (from the driver's diagnostics, or by asking the
+dialect, ``Dialect.deferred_violation``). Either way nothing is written.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
 from syncline.diff import ChangeSet
 from syncline.errors import TargetError
 from syncline.targets import staging
+from syncline.targets.dialect import Session
 from syncline.types import ColumnSpec, TypeOptions, to_db
-
-if TYPE_CHECKING:
-    from syncline.targets.sql import TargetSession
 
 #: deleted keys looked up per query when naming the one still referenced
 _KEYS_PER_QUERY = 1_000
 _NOTHING = "nothing was written"
 
 
-def _referencing(session: TargetSession, name: str) -> Iterator[tuple[str, dict[str, Any]]]:
+def _referencing(session: Session, name: str) -> Iterator[tuple[str, dict[str, Any]]]:
     """(child table, foreign key) of every foreign key that references table ``name``."""
     inspector = sa.inspect(session.conn)
     for child in inspector.get_table_names():
@@ -46,14 +45,14 @@ def _describe(child: str, fk: dict[str, Any], parent: str) -> str:
             f" -> {parent}({', '.join(fk['referred_columns'])})")
 
 
-def _doomed(session: TargetSession, parent: sa.Table, changes: ChangeSet,
-            specs: dict[str, ColumnSpec], options: TypeOptions
+def _doomed(session: Session, parent: sa.Table, changes: ChangeSet,
+            specs: dict[str, ColumnSpec], options: TypeOptions, stage: staging.Stage | None
             ) -> Iterator[sa.ColumnElement[bool]]:
     """Conditions on the parent table that together select the rows the run deletes."""
     key_columns = [parent.c[k] for k in changes.key]
     target: Any = key_columns[0] if len(key_columns) == 1 else sa.tuple_(*key_columns)
-    if changes.stage is not None:
-        deleted = staging.deleted_rows(changes.stage).subquery()
+    if stage is not None:
+        deleted = staging.deleted_rows(stage).subquery()
         yield target.in_(sa.select(*(deleted.c[staging.OLD.format(changes.fields.index(k))]
                                      for k in changes.key)))
         return
@@ -66,9 +65,10 @@ def _doomed(session: TargetSession, parent: sa.Table, changes: ChangeSet,
                else sa.tuple_(*key_columns).in_(keys))
 
 
-def orphaning_delete(session: TargetSession, name: str, changes: ChangeSet,
+def orphaning_delete(session: Session, name: str, changes: ChangeSet,
                      specs: dict[str, ColumnSpec], options: TypeOptions,
-                     exc: sa.exc.DBAPIError) -> TargetError:
+                     exc: sa.exc.DBAPIError, stage: staging.Stage | None = None
+                     ) -> TargetError:
     """The error for deletes a foreign key refused: the first deleted key that rows of
     another table still reference, that table and the constraint. Runs after the failed
     delete was rolled back to its savepoint, so the rows are there to look at."""
@@ -81,7 +81,7 @@ def orphaning_delete(session: TargetSession, name: str, changes: ChangeSet,
         on = sa.and_(*(child.c[a] == parent.c[b] for a, b in
                        zip(fk["constrained_columns"], fk["referred_columns"], strict=True)))
         keys = [parent.c[k] for k in changes.key]
-        for doomed in _doomed(session, parent, changes, specs, options):
+        for doomed in _doomed(session, parent, changes, specs, options, stage):
             found = session.conn.execute(
                 sa.select(*keys, sa.func.count()).select_from(child.join(parent, on))
                 .where(doomed).group_by(*keys).limit(1)).first()
@@ -98,7 +98,7 @@ def orphaning_delete(session: TargetSession, name: str, changes: ChangeSet,
                        f" ({detail}){advice}", model=changes.model)
 
 
-def deferred_violation(session: TargetSession, exc: sa.exc.DBAPIError) -> TargetError:
+def deferred_violation(session: Session, exc: sa.exc.DBAPIError) -> TargetError:
     """The error for a commit that deferred foreign keys refused, with the table, key and
     constraint of the first violation (read while the transaction is still open)."""
     diag = getattr(exc.orig, "diag", None)
@@ -107,36 +107,24 @@ def deferred_violation(session: TargetSession, exc: sa.exc.DBAPIError) -> Target
                                             diag.message_detail) if part)
         return TargetError(f"cannot commit: {detail}; {_NOTHING}",
                            model=_model_of(session, [diag.table_name]))
-    driver = session.conn.connection.driver_connection
-    assert driver is not None
-    violations = driver.execute("PRAGMA foreign_key_check").fetchall()
-    if not violations:
+    found = session.dialect.deferred_violation(session.conn)
+    if found is None:
         return TargetError(f"cannot commit: a deferred foreign key refused it; {_NOTHING}")
-    child, rowid, parent, fkid = violations[0]
-    fk_rows = [r for r in driver.execute(f"PRAGMA foreign_key_list({_quoted(child)})")
-               if r[0] == fkid]
-    columns = [r[3] for r in fk_rows]
-    values = driver.execute(
-        f"SELECT {', '.join(_quoted(c) for c in columns)} FROM {_quoted(child)}"
-        " WHERE rowid = ?", (rowid,)).fetchone() if columns else None
-    fk = {"constrained_columns": columns, "referred_columns": [r[4] or "?" for r in fk_rows]}
-    shown = dict(zip(columns, values or (), strict=False))
+    child, parent = found.child, found.parent
+    fk = {"constrained_columns": found.columns, "referred_columns": found.referred}
+    shown = dict(zip(found.columns, found.values or (), strict=False))
     # the parent's model when this run deleted from it; else the child's
     model = _model_of(session, [parent, child] if parent in session.deleted_from
                       else [child, parent])
     return TargetError(
-        f"cannot commit: {len(violations)} row(s) of table {child} would refer to rows"
-        f" missing from table {parent} ({_describe(child, fk, parent)}); first: rowid"
-        f" {rowid} with {shown}; {_NOTHING}",
+        f"cannot commit: {found.rows} row(s) of table {child} would refer to rows"
+        f" missing from table {parent} ({_describe(child, fk, parent)}); first:"
+        f" {found.row} with {shown}; {_NOTHING}",
         model=model, key=tuple(shown.values()) if shown else None)
 
 
-def _model_of(session: TargetSession, tables: Sequence[str | None]) -> str | None:
+def _model_of(session: Session, tables: Sequence[str | None]) -> str | None:
     for table in tables:
         if table is not None and table in session.models:
             return session.models[table]
     return None
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

@@ -3,23 +3,18 @@
 The session holds ONE connection and ONE transaction for the whole run. Apply is the only
 place that writes; it uses executemany batches (inserts in key order, which is much
 cheaper for a B-tree), grouped updates and ``DELETE ... WHERE key IN (...)`` batches.
-Dialect differences live in :class:`Capabilities`, never in the engine.
+What a database does differently is asked of its dialect (:mod:`syncline.targets.dialect`),
+never of its name.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import math
-import operator
-import re
-import tempfile
-import unicodedata
+import secrets
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from itertools import islice
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,405 +22,39 @@ import sqlalchemy as sa
 from syncline.diff import ChangeSet, Create, Key, Update
 from syncline.errors import (
     ConfigError,
-    RowErrors,
-    TargetError,
+    RefusedRow,
     TransientTargetError,
     format_key,
 )
-from syncline.masking import mask_text, mask_url, remember_url
+from syncline.masking import mask_url
+from syncline.sources.base import BATCH
 from syncline.targets import staging
-from syncline.targets.codes import (
-    CONFLICT,
-    LOCK_WAIT,
-    error_code,
-    is_foreign_key_error,
-    is_transient,
-    is_unique_violation,
-)
+from syncline.targets.codes import is_foreign_key_error
+from syncline.targets.dialect import Dialect
 from syncline.targets.foreign_keys import deferred_violation, orphaning_delete
+
+# engine.py's name for the fold of a column's collation: only MySQL/MariaDB name one
+# (new code asks ``session.dialect.collation_fold``)
+from syncline.targets.mysql import collation_fold as collation_fold
 from syncline.targets.pinpoint import apply_in_parts
+from syncline.targets.refusals import (
+    ERRORS_KEPT,
+    count_mismatch,
+    refused_row,
+    refused_rows,
+    translate,
+)
+from syncline.targets.registry import dialect_for
+from syncline.targets.registry import make_engine as make_engine
 from syncline.types import ColumnSpec, TypeOptions, to_db
 
-BATCH = 10_000
 KEY_BATCH = 1_000
-#: refused rows named before giving up (the run is not committed anyway)
-ERRORS_KEPT = 1_000
 #: seconds a run waits for a lock another session holds (``--lock-timeout``)
 LOCK_TIMEOUT = 30.0
 
 
-@dataclass(frozen=True)
-class Capabilities:
-    """What a target can do; the engine asks these, never the dialect's name."""
-
-    #: text keys that differ only by case are the same key (MySQL/MariaDB default collation)
-    case_insensitive_keys: bool = False
-    #: text keys that differ only by trailing spaces are the same key (PAD SPACE collations:
-    #: MariaDB's defaults; MySQL 8's utf8mb4_0900 ones are NO PAD, see docs/engines.md)
-    pad_space_keys: bool = False
-    #: text keys that differ only by accents are the same key (MariaDB's default utf8mb4
-    #: collations, ``_ai_`` ones)
-    accent_insensitive_keys: bool = False
-    #: (column, collation) of a table's text columns, where the collation decides which
-    #: keys are one (MySQL): the in-memory engine folds each key column by its own
-    column_collations: Callable[[TargetSession, str], list[tuple[str, str]]] | None = None
-    #: explicit values written to a serial column must advance its sequence by hand
-    manual_sequences: bool = False
-    #: a DBAPI cursor for streaming a large result (server-side where the driver can)
-    open_cursor: Callable[[Any], Any] = operator.methodcaller("cursor")
-    #: bulk-load rows into a (staging) table: executemany by default, COPY on PostgreSQL
-    bulk_load: Callable[[TargetSession, sa.Table, Sequence[str], Sequence[tuple[Any, ...]]],
-                        None] = field(default=lambda *a: _executemany_load(*a))
-    #: CREATE INDEX commits the transaction, even on a temporary table (MySQL/MariaDB); so
-    #: does CREATE TABLE, so a table made by --create-table is dropped if the run fails
-    implicit_commit_ddl: bool = False
-    #: index the stage by key (nested-loop joins need it; hash joins do not)
-    index_stage: bool = True
-    #: statements that tune the run's session (PostgreSQL: room for hash joins; MySQL: a
-    #: strict sql_mode, so no value is ever truncated, zeroed or replaced)
-    session_setup: tuple[str, ...] = ()
-    #: statements that give a pooled connection back as it was before the run
-    session_teardown: tuple[str, ...] = ()
-    #: raises when a write left warnings (a data change the server made on its own)
-    check_warnings: Callable[[Any, str], None] | None = None
-    #: (column, character set) of a table's text columns, where the character set may not
-    #: hold every character (MySQL: utf8mb3, latin1)
-    column_charsets: Callable[[TargetSession, str], list[tuple[str, str]]] | None = None
-    #: copy the staged rows into key order before joining (nested-loop joins)
-    sort_stage: bool = False
-    #: gather statistics on a freshly loaded stage (temp tables are never auto-analysed)
-    analyze: Callable[[TargetSession, sa.Table], None] = field(default=lambda *a: None)
-    #: drops a temporary table by its temporary-schema name, never a user table of the same
-    #: name, and without ending a transaction (MySQL needs TEMPORARY)
-    drop_temporary: str = "DROP TABLE IF EXISTS temp.{}"
-    #: the run's isolation level: it must never overwrite a row changed after it was read
-    #: (PostgreSQL: a snapshot; MySQL: reads that take no locks, plus compare-and-set)
-    isolation_level: str | None = None
-    #: statements run on the connection before the run's transaction opens (SQLite:
-    #: ``PRAGMA foreign_keys`` does nothing inside a transaction, so it must come first)
-    connect_setup: tuple[str, ...] = ()
-    #: statements that check what the database deferred, before the commit (PostgreSQL:
-    #: deferred foreign keys; SQLite's COMMIT checks its own, see targets/foreign_keys.py)
-    before_commit: tuple[str, ...] = ()
-    #: statements that open the run's transaction before its first read (SQLite's driver
-    #: would run the reads outside any transaction, and another writer could slip between)
-    begin: tuple[str, ...] = ()
-    #: statements bounding every lock wait of the run to ``{seconds}`` / ``{ms}``
-    lock_timeout: tuple[str, ...] = ()
-    #: DELETE with a second table in its criteria (``USING``/multi-table), so the delete
-    #: joins the diff table instead of probing it per target row
-    delete_using: bool = False
-    #: in-memory updates and deletes also compare the values read (isolation alone does not
-    #: stop another session's write from being overwritten at this isolation level)
-    compare_and_set: bool = False
-    #: how a column is compared in SQL (MySQL: text byte for byte, not by collation)
-    comparable: Callable[[Any], Any] = field(default=lambda column: column)
-
-    def fold_text_key(self, text: str) -> str:
-        """A text key as the target's default collation matches it, for matching in Python:
-        the in-memory engine and the duplicate report must group keys as the database does
-        (:func:`collation_fold` for a column's own collation)."""
-        if self.pad_space_keys:
-            text = text.rstrip(" ")
-        if self.case_insensitive_keys:
-            text = text.casefold()
-        return strip_accents(text) if self.accent_insensitive_keys else text
-
-
-def collation_fold(collation: str) -> Callable[[str], str]:
-    """A text key as a MySQL/MariaDB collation compares it, approximated in Python:
-    trailing spaces (PAD SPACE, all but ``nopad`` and MySQL 8's ``0900`` collations), case
-    (``_ci``) and accents (all ``_ci`` collations but ``_as_ci``). Exotic equalities
-    (``'ß' = 's'`` in ``utf8mb4_general_ci``) are not modelled (docs/engines.md)."""
-    name = collation.lower()
-    pad = "nopad" not in name and "_0900_" not in name
-    case = name.endswith("_ci")
-    accents = case and "_as_" not in name
-
-    def fold(text: str) -> str:
-        if pad:
-            text = text.rstrip(" ")
-        if case:
-            text = text.casefold()
-        return strip_accents(text) if accents else text
-
-    return fold
-
-
-def strip_accents(text: str) -> str:
-    """``'café'`` -> ``'cafe'``: the combining marks of the canonical decomposition dropped."""
-    if text.isascii():
-        return text
-    decomposed = unicodedata.normalize("NFD", text)
-    return unicodedata.normalize(
-        "NFC", "".join(c for c in decomposed if not unicodedata.combining(c)))
-
-
-def capabilities_for(dialect_name: str) -> Capabilities:
-    if dialect_name == "postgresql":
-        return Capabilities(manual_sequences=True, open_cursor=_psycopg_server_cursor,
-                            comparable=_pg_comparable,
-                            bulk_load=_copy_load, analyze=_analyze, index_stage=False,
-                            session_setup=("SET LOCAL work_mem = '256MB'",),
-                            drop_temporary="DROP TABLE IF EXISTS pg_temp.{}",
-                            isolation_level="REPEATABLE READ", delete_using=True,
-                            before_commit=("SET CONSTRAINTS ALL IMMEDIATE",),
-                            lock_timeout=("SET LOCAL lock_timeout = '{ms}ms'",))
-    if dialect_name in ("mysql", "mariadb"):
-        return Capabilities(case_insensitive_keys=True, pad_space_keys=True,
-                            accent_insensitive_keys=True,
-                            column_collations=_mysql_collations,
-                            open_cursor=_pymysql_server_cursor,
-                            comparable=_mysql_comparable, implicit_commit_ddl=True,
-                            bulk_load=_mysql_load,
-                            drop_temporary="DROP TEMPORARY TABLE IF EXISTS {}",
-                            isolation_level="READ COMMITTED", compare_and_set=True,
-                            delete_using=True,
-                            lock_timeout=("SET SESSION innodb_lock_wait_timeout = {seconds}",
-                                          "SET SESSION lock_wait_timeout = {seconds}"),
-                            session_setup=MYSQL_STRICT_SETUP,
-                            session_teardown=MYSQL_STRICT_TEARDOWN,
-                            check_warnings=_mysql_check_warnings,
-                            column_charsets=_mysql_charsets)
-    # SQLite enforces foreign keys only when asked, per connection and outside a transaction
-    return Capabilities(sort_stage=True, begin=("BEGIN",),
-                        connect_setup=("PRAGMA foreign_keys = ON",),
-                        lock_timeout=("PRAGMA busy_timeout = {ms}",))
-
-
-#: the user's sql_mode plus strict mode for this session, restored when the run ends: a
-#: permissive mode turns a bad value into '?', zeros, '' or a truncated string with a warning
-MYSQL_STRICT_SETUP = (
-    "SET @syncline_sql_mode = @@SESSION.sql_mode",
-    "SET SESSION sql_mode = CONCAT_WS(',', NULLIF(REPLACE(REPLACE(@@SESSION.sql_mode,"
-    " 'ALLOW_INVALID_DATES', ''), 'PAD_CHAR_TO_FULL_LENGTH', ''), ''),"
-    " 'STRICT_ALL_TABLES', 'NO_ZERO_IN_DATE', 'NO_ZERO_DATE', 'ERROR_FOR_DIVISION_BY_ZERO')",
-)
-MYSQL_STRICT_TEARDOWN = ("SET SESSION sql_mode = @syncline_sql_mode",)
-_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "LOAD")
-
-
-def _mysql_check_warnings(cursor: Any, statement: str) -> None:
-    """Raise for a write the server changed on its own (a warning; notes are harmless)."""
-    if not getattr(cursor, "warning_count", 0) or not statement.lstrip()[:7].upper().startswith(
-            _WRITES):
-        return
-    own = cursor.connection.cursor()  # the statement's cursor may still hold its result
-    try:
-        own.execute("SHOW WARNINGS")
-        problems = [f"{row[2]} (code {row[1]})" for row in own.fetchall()
-                    if str(row[0]).lower() != "note"]
-    finally:
-        own.close()
-    if problems:
-        more = f" and {len(problems) - 3} more" if len(problems) > 3 else ""
-        raise TargetError(f"the server changed values while writing: {'; '.join(problems[:3])}"
-                          f"{more} (nothing was written)")
-
-
-def _mysql_charsets(session: TargetSession, name: str) -> list[tuple[str, str]]:
-    rows = session.conn.execute(sa.text(
-        "SELECT COLUMN_NAME, CHARACTER_SET_NAME FROM information_schema.COLUMNS"
-        " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = :t"), {"t": name}).all()
-    return [(str(column), str(charset)) for column, charset in rows if charset]
-
-
-def _mysql_collations(session: TargetSession, name: str) -> list[tuple[str, str]]:
-    rows = session.conn.execute(sa.text(
-        "SELECT COLUMN_NAME, COLLATION_NAME FROM information_schema.COLUMNS"
-        " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = :t"), {"t": name}).all()
-    return [(str(column), str(collation)) for column, collation in rows if collation]
-
-
-def _analyze(session: TargetSession, table: sa.Table) -> None:
-    quote = session.conn.dialect.identifier_preparer
-    session.conn.exec_driver_sql(f"ANALYZE {quote.format_table(table)}")
-
-
-def _executemany_load(session: TargetSession, table: sa.Table, columns: Sequence[str],
-                      rows: Sequence[tuple[Any, ...]]) -> None:
-    """Rows of driver values through the DBAPI's executemany (multi-row on PyMySQL)."""
-    quote = session.conn.dialect.identifier_preparer
-    marks = ", ".join([_placeholder(session.conn.dialect.paramstyle)] * len(columns))
-    sql = (f"INSERT INTO {quote.format_table(table)}"
-           f" ({', '.join(quote.quote(c) for c in columns)}) VALUES ({marks})")
-    cursor = session.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    check = session.target.capabilities.check_warnings
-    try:
-        if check is None:
-            cursor.executemany(sql, rows)
-        else:  # warnings are per statement: check every batch the driver sends
-            for start in range(0, len(rows), KEY_BATCH):
-                cursor.executemany(sql, rows[start:start + KEY_BATCH])
-                check(cursor, sql)
-    except session.conn.dialect.loaded_dbapi.Error as exc:
-        raise translate(sa.exc.DBAPIError(sql, None, exc), "staging rows") from exc
-    finally:
-        cursor.close()
-
-
 def _placeholder(paramstyle: str) -> str:
     return "?" if paramstyle == "qmark" else "%s"
-
-
-def quote_plain(dialect: sa.Dialect, name: str) -> str:
-    """``name`` quoted for a statement the driver runs WITHOUT parameters.
-
-    The dialect's preparer doubles ``%`` where the driver formats parameters (psycopg,
-    PyMySQL) — right for a statement with parameters, wrong without them: COPY and LOAD DATA
-    would then name a column ``a%%b``. Always quoted, so no name is ever read as SQL.
-    """
-    preparer = dialect.identifier_preparer
-    escaped = name.replace(preparer.escape_quote, preparer.escape_to_quote)
-    return preparer.initial_quote + escaped + preparer.final_quote
-
-
-def _plain_table(dialect: sa.Dialect, table: sa.Table) -> str:
-    name = quote_plain(dialect, table.name)
-    return f"{quote_plain(dialect, table.schema)}.{name}" if table.schema else name
-
-
-def _copy_load(session: TargetSession, table: sa.Table, columns: Sequence[str],
-               rows: Sequence[tuple[Any, ...]]) -> None:
-    """Rows into a PostgreSQL table with COPY (psycopg 3)."""
-    dialect = session.conn.dialect
-    sql = (f"COPY {_plain_table(dialect, table)}"
-           f" ({', '.join(quote_plain(dialect, c) for c in columns)}) FROM STDIN")
-    cursor = session.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        with cursor.copy(sql) as copy:
-            for row in rows:
-                copy.write_row(row)
-    finally:
-        cursor.close()
-
-
-def _mysql_load(session: TargetSession, table: sa.Table, columns: Sequence[str],
-                rows: Sequence[tuple[Any, ...]]) -> None:
-    """Rows into a MySQL/MariaDB table with LOAD DATA LOCAL INFILE from a temporary file —
-    several times faster than PyMySQL's executemany, which escapes every value in Python.
-    Falls back to executemany where the server or the connection does not allow it."""
-    if session.info.get("load_data") is False:
-        _executemany_load(session, table, columns, rows)
-        return
-    dialect = session.conn.dialect
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="", suffix=".tsv") as f:
-        try:
-            for row in rows:
-                f.write("\t".join([_tsv(v) for v in row]))
-                f.write("\n")
-        except TypeError:  # binary values: LOAD DATA's text file cannot carry them
-            _executemany_load(session, table, columns, rows)
-            return
-        f.flush()
-        sql = (f"LOAD DATA LOCAL INFILE '{f.name}' INTO TABLE {_plain_table(dialect, table)}"
-               " CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\'"
-               " LINES TERMINATED BY '\\n'"
-               f" ({', '.join(quote_plain(dialect, c) for c in columns)})")
-        cursor = session.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            try:
-                cursor.execute(sql)
-            except session.conn.dialect.loaded_dbapi.Error:
-                if session.info.get("load_data"):
-                    raise  # it worked before: this is a real error
-                session.info["load_data"] = False  # refused here: stage another way
-                _executemany_load(session, table, columns, rows)
-                return
-            session.info["load_data"] = True
-            # LOCAL turns data errors into warnings; the values were checked, so any is a bug
-            cursor.execute("SHOW WARNINGS LIMIT 1")
-            warning = cursor.fetchone()
-            if warning is not None:
-                raise TargetError(f"staging rows with LOAD DATA: {warning[2]}")
-        finally:
-            cursor.close()
-
-
-_TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
-
-
-def _tsv(value: Any) -> str:
-    if value is None:
-        return "\\N"
-    if value is True or value is False:
-        return "1" if value else "0"
-    if isinstance(value, str):
-        return value.translate(_TSV_ESCAPES)
-    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
-        return value.isoformat(sep=" ") if isinstance(value, datetime.datetime) else \
-            value.isoformat()
-    if isinstance(value, bytes | bytearray):
-        raise TypeError("binary values are staged with executemany")
-    return str(value)
-
-
-def _mysql_comparable(column: Any) -> Any:
-    if isinstance(column.type, sa.String):
-        from sqlalchemy.dialects import mysql
-
-        return sa.cast(column, mysql.BINARY())
-    return column
-
-
-def _pg_comparable(column: Any) -> Any:
-    from sqlalchemy.dialects import postgresql
-
-    if isinstance(column.type, sa.JSON) and not isinstance(column.type, postgresql.JSONB):
-        return sa.cast(column, postgresql.JSONB)  # json has no equality operator
-    return column
-
-
-def _psycopg_server_cursor(connection: Any) -> Any:
-    return connection.cursor(name="syncline_read")
-
-
-def _pymysql_server_cursor(connection: Any) -> Any:
-    import pymysql.cursors
-
-    return connection.cursor(pymysql.cursors.SSCursor)
-
-
-def make_engine(url: str | sa.Engine) -> sa.Engine:
-    """An engine for a URL, with psycopg 3 as the PostgreSQL driver."""
-    if isinstance(url, sa.Engine):
-        remember_url(url.url)
-        return url
-    remember_url(url)
-    if url.startswith(("postgresql://", "postgres://")):
-        url = "postgresql+psycopg://" + url.split("://", 1)[1]
-    elif url.startswith("mysql://"):
-        url = "mysql+pymysql://" + url.split("://", 1)[1]
-    try:
-        parsed = sa.engine.make_url(url)
-        remember_url(parsed)
-        # PyMySQL sends a staging file with LOAD DATA LOCAL only when allowed to
-        extra: dict[str, Any] = {}
-        if parsed.drivername == "mysql+pymysql" and "local_infile" not in parsed.query:
-            extra["connect_args"] = {"local_infile": True}
-        elif parsed.drivername == "postgresql+psycopg" and "application_name" not in parsed.query:
-            extra["connect_args"] = {"application_name": "syncline"}  # visible to the DBA
-        return sa.create_engine(parsed, **extra)
-    except (sa.exc.ArgumentError, ImportError, ValueError) as exc:
-        raise ConfigError(f"cannot use database URL {mask_url(url)}: {mask_text(str(exc))}"
-                          ) from exc
-
-
-def sqlite_file(url: sa.engine.URL) -> Path | None:
-    """The database file of a SQLite URL, or None for an in-memory database."""
-    if not url.get_backend_name() == "sqlite":
-        return None
-    database = url.database
-    if not database or database == ":memory:":
-        return None
-    if database.startswith("file:"):  # URI filename (?uri=true)
-        if "mode=memory" in database or database.startswith("file::memory:"):
-            return None
-        database = database[len("file:"):].split("?", 1)[0]
-    if url.query.get("mode") == "memory":
-        return None
-    return Path(database).resolve()
-
 
 
 class SqlTarget:
@@ -435,7 +64,13 @@ class SqlTarget:
         self._owns_engine = not isinstance(url, sa.Engine)
         self.engine = make_engine(url)
         self.name = mask_url(self.engine.url)
-        self.capabilities = capabilities_for(self.engine.dialect.name)
+        #: what this database does differently from the others
+        self.dialect = dialect_for(self.engine.dialect.name)
+
+    @property
+    def capabilities(self) -> Dialect:
+        """The dialect, by the name engine.py asks it by."""
+        return self.dialect
 
     def close(self) -> None:
         """Close the connection pool, if this target made it."""
@@ -443,32 +78,32 @@ class SqlTarget:
             self.engine.dispose()
 
     def require_database(self, *, create: bool = False, dry_run: bool = False) -> None:
-        """Refuse a SQLite target file that does not exist, before anything opens it
+        """Refuse a database file that does not exist (SQLite), before anything opens it
         (connecting would create an empty database: a mistyped path must not look like an
         empty target). ``create`` (``--create-table``) allows it: creating is the point —
         but a dry run of it plans against an empty in-memory database instead, so that it
         creates no file."""
-        path = sqlite_file(self.engine.url)
+        path = self.dialect.database_file(self.engine.url)
         if path is None or path.exists():
             return
-        if create and dry_run:
+        if create and dry_run and self.dialect.in_memory_url is not None:
             if self._owns_engine:
                 self.engine.dispose()
-            self.engine = make_engine("sqlite://")
+            self.engine = make_engine(self.dialect.in_memory_url)
             self._owns_engine = True
             return
         if create:
             return
         raise ConfigError(
-            f"the SQLite database file {path} does not exist (a mistyped path?); nothing was"
-            " created. Pass --create-table to create the database and its table",
+            f"the {self.dialect.file_kind} {path} does not exist (a mistyped path?); nothing"
+            " was created. Pass --create-table to create the database and its table",
             file=str(path))
 
     def session(self, lock_timeout: float = LOCK_TIMEOUT) -> TargetSession:
         try:
             conn = self.engine.connect()
-            if self.capabilities.isolation_level is not None:
-                conn.execution_options(isolation_level=self.capabilities.isolation_level)
+            if self.dialect.isolation_level is not None:
+                conn.execution_options(isolation_level=self.dialect.isolation_level)
         except sa.exc.DBAPIError as exc:
             raise translate(exc, f"cannot connect to {self.name}") from exc
         try:
@@ -485,18 +120,16 @@ class TargetSession:
                  lock_timeout: float = LOCK_TIMEOUT) -> None:
         self.target = target
         self.conn = conn
-        self.dialect = conn.dialect.name
+        #: what this database does differently, with what it learns about this connection
+        self.dialect = target.dialect.for_session(conn.dialect.name)
         self._tables: dict[str, sa.Table] = {}
         self._metadata = sa.MetaData()
         #: tables a dry run with --create-table pretends exist (empty)
         self._assumed: dict[str, dict[str, ColumnSpec]] = {}
         #: temporary tables made by this session (stages), dropped when it closes
         self.temporary: list[str] = []
-        #: what a backend learnt about this connection (e.g. whether LOAD DATA works)
-        self.info: dict[str, Any] = {}
         #: seconds any lock wait of the run may last (``--lock-timeout``)
         self.lock_timeout = lock_timeout
-        capabilities = target.capabilities
         #: tables --create-table made that DDL committed at once: dropped if the run fails
         self.created: list[sa.Table] = []
         self.committed = False
@@ -504,25 +137,24 @@ class TargetSession:
         self.models: dict[str, str] = {}
         #: tables this run deleted rows from
         self.deleted_from: set[str] = set()
-        if capabilities.connect_setup:
-            for statement in capabilities.connect_setup:
+        dialect = self.dialect
+        if dialect.connect_setup:
+            for statement in dialect.connect_setup:
                 conn.exec_driver_sql(statement)
             conn.commit()  # ends SQLAlchemy's autobegin; the driver opened no transaction
         self.transaction = conn.begin()
-        for statement in capabilities.begin:
+        for statement in dialect.begin:
             conn.exec_driver_sql(statement)
-        for statement in capabilities.lock_timeout:
+        for statement in dialect.lock_timeout:
             conn.exec_driver_sql(statement.format(seconds=max(1, math.ceil(lock_timeout)),
                                                   ms=max(1, round(lock_timeout * 1000))))
-        for statement in capabilities.session_setup:
+        for statement in dialect.session_setup:
             conn.exec_driver_sql(statement)
-        if target.capabilities.check_warnings is not None:
+        if dialect.checks_warnings:
             sa.event.listen(conn, "after_cursor_execute", self._check_warnings)
 
     def _check_warnings(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        check = self.target.capabilities.check_warnings
-        if check is not None:
-            check(cursor, statement)
+        self.dialect.check_warnings(cursor, statement)
 
     # -- schema -------------------------------------------------------------
     def has_table(self, name: str) -> bool:
@@ -553,9 +185,8 @@ class TargetSession:
             for s in specs
         ]
         table = sa.Table(name, self._metadata, *columns)
-        capabilities = self.target.capabilities
-        table.create(self.conn)  # SQLite: inside the run's transaction (Capabilities.begin)
-        if capabilities.implicit_commit_ddl:
+        table.create(self.conn)  # SQLite: inside the run's transaction (Dialect.begin)
+        if self.dialect.implicit_commit_ddl:
             self.created.append(table)
         # used as the database made it (types it renamed, lengths it chose): reflected
         self._metadata.remove(table)
@@ -577,11 +208,10 @@ class TargetSession:
         if name in self._assumed:
             return dict(self._assumed[name])
         table = self.table(name)
-        specs = {c.name: ColumnSpec.from_column(c, self.dialect) for c in table.columns}
-        if self.target.capabilities.column_charsets is not None:
-            for column, charset in self.target.capabilities.column_charsets(self, name):
-                if column in specs and charset:
-                    specs[column] = dataclasses.replace(specs[column], charset=charset)
+        specs = {c.name: self.dialect.column_spec(c) for c in table.columns}
+        for column, charset in self.dialect.column_charsets(self, name):
+            if column in specs and charset:
+                specs[column] = dataclasses.replace(specs[column], charset=charset)
         return specs
 
     # -- reading ------------------------------------------------------------
@@ -614,7 +244,7 @@ class TargetSession:
         args: Any = ([params[name] for name in compiled.positiontup or ()]
                      if compiled.positional else params)
         try:
-            cursor = self.target.capabilities.open_cursor(self.conn.connection.driver_connection)
+            cursor = self.dialect.open_cursor(self.conn.connection.driver_connection)
             try:
                 cursor.execute(str(compiled), args)
                 while rows := cursor.fetchmany(BATCH):
@@ -622,8 +252,29 @@ class TargetSession:
             finally:
                 cursor.close()
         except self.conn.dialect.loaded_dbapi.Error as exc:
-            raise translate(sa.exc.DBAPIError(str(compiled), args, exc), f"cannot read from"
-                            f" {self.target.name}") from exc
+            raise translate(exc, f"cannot read from {self.target.name}",
+                            conn=self.conn) from exc
+
+    def executemany_load(self, table: sa.Table, columns: Sequence[str],
+                         rows: Sequence[tuple[Any, ...]]) -> None:
+        """Rows of driver values into a (staging) table through the DBAPI's executemany
+        (multi-row on PyMySQL): the dialect's bulk load where it has no faster one."""
+        quote = self.conn.dialect.identifier_preparer
+        marks = ", ".join([_placeholder(self.conn.dialect.paramstyle)] * len(columns))
+        sql = (f"INSERT INTO {quote.format_table(table)}"
+               f" ({', '.join(quote.quote(c) for c in columns)}) VALUES ({marks})")
+        cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            if not self.dialect.checks_warnings:
+                cursor.executemany(sql, rows)
+            else:  # warnings are per statement: check every batch the driver sends
+                for start in range(0, len(rows), KEY_BATCH):
+                    cursor.executemany(sql, rows[start:start + KEY_BATCH])
+                    self.dialect.check_warnings(cursor, sql)
+        except self.conn.dialect.loaded_dbapi.Error as exc:
+            raise translate(exc, "staging rows", conn=self.conn) from exc
+        finally:
+            cursor.close()
 
     # -- writing: the one place that changes the target ---------------------
     @contextmanager
@@ -633,37 +284,39 @@ class TargetSession:
         try:
             yield
         except sa.exc.DBAPIError as exc:
-            raise translate(exc, doing, **where) from exc
+            raise translate(exc, doing, conn=self.conn, **where) from exc
         except self.conn.dialect.loaded_dbapi.Error as exc:
-            raise translate(sa.exc.DBAPIError(None, None, exc), doing, **where) from exc
+            raise translate(exc, doing, conn=self.conn, **where) from exc
         except staging.CountMismatch as exc:
             raise count_mismatch(exc, doing, **where) from exc
 
     def apply_upserts(self, name: str, changes: ChangeSet, specs: dict[str, ColumnSpec],
-                      options: TypeOptions, *, skip: bool = False
-                      ) -> list[RefusedRow]:
+                      options: TypeOptions, *, stage: staging.Stage | None = None,
+                      skip: bool = False) -> list[RefusedRow]:
         """Creates, then updates, of one change set. Every statement must change exactly the
         counted rows; where the isolation level alone would not stop another session's write
         from being overwritten, the values read are compared too (compare-and-set).
 
         Rows the database refuses (a constraint, a value out of range) are found and named
         (:mod:`~syncline.targets.pinpoint`): a :class:`RowErrors` lists them, or with
-        ``skip`` they are left out of ``changes`` and returned."""
+        ``skip`` they are left out of ``changes`` and returned. With ``stage`` (the
+        in-database engine's), the changes are applied from it in SQL; else from the
+        change set's lists."""
         table = self.table(name)
         fields = changes.fields
         counts = changes.counts()
         refused: list[RefusedRow] = []
         with self.translating(f"cannot write to table {name}", model=changes.model):
-            if changes.stage is not None:
+            if stage is not None:
                 # in-database engine: the same changes, applied from the stage in SQL
                 if counts["created"]:
-                    refused += self._staged_in_parts(changes, "c", counts["created"],
+                    refused += self._staged_in_parts(changes, stage, "c", counts["created"],
                                                      staging.apply_creates, skip)
                 if counts["updated"]:
-                    refused += self._staged_in_parts(changes, "u", counts["updated"],
+                    refused += self._staged_in_parts(changes, stage, "u", counts["updated"],
                                                      staging.apply_updates, skip)
-                if counts["created"] and self.target.capabilities.manual_sequences:
-                    self._advance_sequences(table, fields)
+                if counts["created"] and self.dialect.manual_sequences:
+                    self.dialect.advance_sequences(self.conn, table, fields)
             else:
                 refused += self._apply_listed(table, changes, specs, options, skip)
         if refused and all(r.unique for r in refused):
@@ -695,17 +348,16 @@ class TargetSession:
 
             changes.creates = _in_key_order(changes.creates)
             refused += self._listed_in_parts(changes, changes.creates, insert_part, skip)
-            if self.target.capabilities.manual_sequences:
-                self._advance_sequences(table, fields)
+            if self.dialect.manual_sequences:
+                self.dialect.advance_sequences(self.conn, table, fields)
         if changes.updates:
             refused += self._listed_in_parts(
                 changes, changes.updates,
                 lambda part: self._apply_updates(table, changes, part, specs, options), skip)
         return refused
 
-    def _staged_in_parts(self, changes: ChangeSet, op: str, count: int,
+    def _staged_in_parts(self, changes: ChangeSet, stage: staging.Stage, op: str, count: int,
                          write: Callable[..., None], skip: bool) -> list[RefusedRow]:
-        stage = changes.stage
         numbers: list[int] = []
 
         def attempt(lo: int, hi: int) -> None:
@@ -748,13 +400,15 @@ class TargetSession:
         kept = [item for i, item in enumerate(items) if i not in gone]
         if isinstance(items[0], Create):
             changes.creates = kept  # type: ignore[assignment]
+            changes.created = len(kept)
         else:
             changes.updates = kept  # type: ignore[assignment]
+            changes.updated = len(kept)
         return errors
 
     def _compare_old(self, table: sa.Table, fields: Sequence[str], prefix: str,
                      ) -> list[sa.ColumnElement[bool]]:
-        compare = self.target.capabilities.comparable
+        compare = self.dialect.comparable
         return [compare(table.c[f]).is_not_distinct_from(
                     compare(sa.bindparam(f"{prefix}{i}", type_=table.c[f].type)))
                 for i, f in enumerate(fields)]
@@ -767,7 +421,7 @@ class TargetSession:
         for u in updates:
             groups.setdefault(u.changed, []).append(u)
         conv = {f: to_db(specs[f], options) for f in changes.fields}
-        check_old = self.target.capabilities.compare_and_set
+        check_old = self.dialect.compare_and_set
         for changed, group in groups.items():
             value_binds = {f: f"v_{i}" for i, f in enumerate(changed)}
             statement = (
@@ -789,28 +443,31 @@ class TargetSession:
                 staging.execute_counted(self, "update", len(chunk), statement, params)
 
     def apply_deletes(self, name: str, changes: ChangeSet, specs: dict[str, ColumnSpec],
-                      options: TypeOptions) -> None:
-        deleted = changes.counts()["deleted"]
+                      options: TypeOptions, *, stage: staging.Stage | None = None) -> None:
+        """The deletes of one change set (from ``stage`` when the engine staged them)."""
+        deleted = changes.deleted
         if not deleted:
             return
         self.deleted_from.add(name)
         with self.translating(f"cannot delete from table {name}", model=changes.model):
             try:
                 with self.conn.begin_nested():  # a refusal leaves the rows to name it by
-                    self._apply_deletes(name, changes, specs, options, deleted)
+                    self._apply_deletes(name, changes, specs, options, deleted, stage)
             except sa.exc.DBAPIError as exc:
                 if not is_foreign_key_error(exc):
                     raise
-                raise orphaning_delete(self, name, changes, specs, options, exc) from exc
+                raise orphaning_delete(self, name, changes, specs, options, exc,
+                                       stage) from exc
 
     def _apply_deletes(self, name: str, changes: ChangeSet, specs: dict[str, ColumnSpec],
-                       options: TypeOptions, deleted: int) -> None:
-        if changes.stage is not None:
-            staging.apply_deletes(self, changes.stage, deleted)
+                       options: TypeOptions, deleted: int, stage: staging.Stage | None
+                       ) -> None:
+        if stage is not None:
+            staging.apply_deletes(self, stage, deleted)
             return
         table = self.table(name)
         conv = [to_db(specs[f], options) for f in changes.fields]
-        if self.target.capabilities.compare_and_set:
+        if self.dialect.compare_and_set:
             # one row by its key and every value read: never a row changed since, nor
             # one that merely compares equal under the column's collation
             statement = table.delete().where(
@@ -835,37 +492,10 @@ class TargetSession:
             staging.execute_counted(self, "delete", len(chunk),
                                     table.delete().where(key_in(table, changes.key, keys)))
 
-    def _advance_sequences(self, table: sa.Table, fields: Sequence[str]) -> None:
-        """Explicit ids written into a serial/identity column move its sequence past them.
-
-        Names travel as bound values and compiled expressions, never as SQL text: a table
-        called ``a%b`` or ``ser :x`` must not be re-read as placeholders.
-        """
-        from sqlalchemy.dialects.postgresql import REGCLASS
-
-        # pg_get_serial_sequence parses its first argument as a (quoted) qualified name,
-        # and takes the second as the column's name as it is
-        table_text = _plain_table(self.conn.dialect, table)
-        for column in table.columns:
-            if column.name not in fields or not isinstance(column.type, sa.Integer):
-                continue
-            seq = self.conn.execute(sa.select(
-                sa.func.pg_get_serial_sequence(sa.literal(table_text, sa.Text),
-                                               sa.literal(column.name, sa.Text)))).scalar()
-            if seq is None:
-                continue
-            regclass = sa.cast(sa.literal(seq, sa.Text), REGCLASS)
-            highest = sa.select(sa.func.max(table.c[column.name])).scalar_subquery()
-            # setval is not transactional: a rolled-back run leaves a gap, never a clash.
-            # pg_sequence_last_value is NULL before the first nextval; GREATEST skips NULLs,
-            # and setval(NULL) does nothing (an empty table, a fresh sequence)
-            self.conn.execute(sa.select(sa.func.setval(regclass, sa.func.greatest(
-                highest, sa.func.pg_sequence_last_value(regclass)))))
-
     # -- ending -------------------------------------------------------------
     def commit(self) -> None:
         try:
-            for statement in self.target.capabilities.before_commit:
+            for statement in self.dialect.before_commit:
                 self.conn.exec_driver_sql(statement)
             self.transaction.commit()
         except sa.exc.DBAPIError as exc:
@@ -890,11 +520,19 @@ class TargetSession:
         finally:
             self.conn.close()
 
+    def scratch_table(self, columns: Sequence[sa.Column[Any]]) -> sa.Table:
+        """A new temporary table of this session (a name no other table has), dropped
+        when the session ends."""
+        table = sa.Table(f"syncline_scratch_{secrets.token_hex(6)}", sa.MetaData(), *columns,
+                         prefixes=["TEMPORARY"])
+        table.create(self.conn)
+        self.temporary.append(table.name)
+        return table
+
     def drop_temporary(self, name: str) -> None:
         """Drop one of this session's temporary tables by its temporary-schema name."""
         quote = self.conn.dialect.identifier_preparer
-        self.conn.exec_driver_sql(self.target.capabilities.drop_temporary.format(
-            quote.quote(name)))
+        self.conn.exec_driver_sql(self.dialect.drop_temporary_table.format(quote.quote(name)))
 
     def _drop_created(self) -> None:
         """Drop the tables this failed run created where DDL commits at once (MariaDB):
@@ -912,13 +550,13 @@ class TargetSession:
                 pass  # the run's own error is the one to report
 
     def _teardown(self) -> None:
-        capabilities = self.target.capabilities
-        if capabilities.check_warnings is not None:
+        dialect = self.dialect
+        if dialect.checks_warnings:
             sa.event.remove(self.conn, "after_cursor_execute", self._check_warnings)
-        if not capabilities.session_teardown or self.conn.invalidated:
+        if not dialect.session_teardown or self.conn.invalidated:
             return
         try:
-            for statement in capabilities.session_teardown:
+            for statement in dialect.session_teardown:
                 self.conn.exec_driver_sql(statement)
             if self.conn.in_transaction():
                 self.conn.commit()
@@ -945,74 +583,6 @@ def key_in(table: sa.Table, key_fields: Sequence[str], keys: Sequence[tuple[Any,
     return sa.tuple_(*(table.c[k] for k in key_fields)).in_(keys)
 
 
-def translate(exc: sa.exc.DBAPIError, doing: str, **where: Any) -> TargetError:
-    """A driver error as a syncline error; lost connections, deadlocks, lock waits and
-    write conflicts are transient."""
-    detail = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
-    code = error_code(exc.orig)
-    if is_transient(exc):
-        why = ""
-        if code in LOCK_WAIT:
-            why = ("; another session held a lock this run needed for longer than"
-                   " --lock-timeout")
-        elif code in CONFLICT:
-            why = "; another session changed rows this run had read"
-        return TransientTargetError(
-            f"{doing}: {detail}{why}; nothing was written (transient: a retry may succeed)",
-            **where)
-    return TargetError(f"{doing}: {detail}", **where)
-
-
-def count_mismatch(exc: staging.CountMismatch, doing: str, **where: Any) -> TargetError:
-    """Fewer rows than counted: another session changed or removed rows after the run read
-    them (retry); more: the table holds rows the run could not tell apart."""
-    if exc.actual < exc.expected:
-        return TransientTargetError(
-            f"{doing}: the {exc.what} changed {exc.actual} rows where {exc.expected} were"
-            " counted: another session changed the table after this run read it; nothing was"
-            " written (transient: a retry may succeed)", **where)
-    return TargetError(
-        f"{doing}: the {exc.what} would change {exc.actual} rows where {exc.expected} were"
-        " counted and checked by the guards (does the table hold duplicate keys?); nothing"
-        " was written", **where)
-
-
-class RefusedRow(TargetError):
-    """One row the target refused; ``values`` are the row's (for the rejects file)."""
-
-    def __init__(self, message: str, *, values: tuple[Any, ...] = (), unique: bool = False,
-                 **where: Any) -> None:
-        super().__init__(message, **where)
-        self.values = values
-        #: a unique key refused it: never skipped (see :func:`refused_row`)
-        self.unique = unique
-
-
-def refused_row(exc: sa.exc.DBAPIError, values: tuple[Any, ...] = (), **where: Any
-                ) -> RefusedRow:
-    """One row the target refused, named by source row and key. A unique key's refusal
-    means the table changed since it was read or its collation merges two keys: it ends
-    the run even under --on-error=skip (skipping it could leave the key's record wrong)."""
-    detail = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
-    # MySQL counts rows within its statement ("at row 1"): the source row is named instead
-    detail = re.sub(r",? at row \d+\b", "", detail)
-    unique = is_unique_violation(exc)
-    if unique:
-        detail += (" (another session may have inserted this key after the run read the"
-                   " table — a retry may succeed — or the column's collation calls two keys"
-                   " equal)")
-    return RefusedRow(f"the target refused the row: {detail}", values=values, unique=unique,
-                      **where)
-
-
-def refused_rows(table: str, errors: Sequence[TargetError]) -> RowErrors:
-    more = "" if len(errors) < ERRORS_KEPT else " (at least)"
-    return RowErrors(
-        f"cannot write to table {table}: it refused {len(errors)}{more} row(s); nothing was"
-        f" written (first: {errors[0]}). Fix the source, or pass --on-error=skip --rejects"
-        " FILE to apply the rest", errors)
-
-
 def _values_of(change: Create | Update) -> tuple[Any, ...]:
     return change.values if isinstance(change, Create) else change.new_values
 
@@ -1023,13 +593,10 @@ def _forget(changes: ChangeSet, op: str, rows: set[int]) -> None:
         changes.creates = [c for c in changes.creates if c.row not in rows]
     else:
         changes.updates = [u for u in changes.updates if u.row not in rows]
-    if changes.counted is not None:
-        created, updated, deleted = changes.counted
-        if op == "c":
-            created -= len(rows)
-        else:
-            updated -= len(rows)
-        changes.counted = (created, updated, deleted)
+    if op == "c":
+        changes.created -= len(rows)
+    else:
+        changes.updated -= len(rows)
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

@@ -21,14 +21,12 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
 from syncline.diff import Key
-
-if TYPE_CHECKING:
-    from syncline.targets.sql import TargetSession
+from syncline.targets.dialect import Session
 
 ROW = "_syncline_row"
 OP = "_syncline_op"
@@ -44,7 +42,7 @@ class CountMismatch(Exception):
         self.what, self.expected, self.actual = what, expected, actual
 
 
-def execute_counted(session: TargetSession, what: str, expected: int, statement: Any,
+def execute_counted(session: Session, what: str, expected: int, statement: Any,
                     params: Any = None) -> None:
     """Execute ``statement``: it must change exactly ``expected`` rows."""
     result = session.conn.execute(statement, params,
@@ -72,7 +70,7 @@ class Stage:
     all_new: bool = False
 
 
-def create_stage(session: TargetSession, name: str, fields: Sequence[str],
+def create_stage(session: Session, name: str, fields: Sequence[str],
                  key: Sequence[str]) -> Stage:
     target = session.table(name)
     # never a name a user table could already have by accident, nor another run's
@@ -80,7 +78,7 @@ def create_stage(session: TargetSession, name: str, fields: Sequence[str],
     metadata = sa.MetaData()
 
     # where index DDL would end the transaction (MySQL), the key is indexed from the start
-    keyed = session.target.capabilities.implicit_commit_ddl
+    keyed = session.dialect.implicit_commit_ddl
 
     def temporary(table_name: str) -> sa.Table:
         table = sa.Table(table_name, metadata,
@@ -94,18 +92,17 @@ def create_stage(session: TargetSession, name: str, fields: Sequence[str],
 
     stage = temporary(f"syncline_stage_{number}")
     loading = (temporary(f"syncline_load_{number}")
-               if session.target.capabilities.sort_stage else stage)
+               if session.dialect.sort_stage else stage)
     return Stage(stage, target, tuple(key), tuple(fields), loading)
 
 
-def load(session: TargetSession, stage: Stage, rows: Sequence[tuple[Any, ...]]) -> None:
+def load(session: Session, stage: Stage, rows: Sequence[tuple[Any, ...]]) -> None:
     """Insert rows (driver values in ``fields`` order, then the row number)."""
     if rows:
-        session.target.capabilities.bulk_load(session, stage.loading, [*stage.fields, ROW],
-                                              rows)
+        session.dialect.bulk_load(session, stage.loading, [*stage.fields, ROW], rows)
 
 
-def index(session: TargetSession, stage: Stage) -> None:
+def index(session: Session, stage: Stage) -> None:
     """Make the loaded stage ready to join: in key order where the database joins by
     walking an index (SQLite: a join that visits the target in key order reads each page
     once; in file order it jumps about the pages), indexed by key, with statistics."""
@@ -118,9 +115,9 @@ def index(session: TargetSession, stage: Stage) -> None:
         # still dropped again when the session closes: a rollback may bring it back
         session.drop_temporary(stage.loading.name)
         stage.loading = s
-    capabilities = session.target.capabilities
-    if capabilities.implicit_commit_ddl or not capabilities.index_stage:
-        capabilities.analyze(session, s)
+    dialect = session.dialect
+    if dialect.implicit_commit_ddl or not dialect.index_stage:
+        dialect.analyze(session.conn, s)
         return
     # a unique index proves there are no duplicate keys for the price of the index;
     # only when it fails are the duplicates looked for (stage.unique tells which)
@@ -131,10 +128,10 @@ def index(session: TargetSession, stage: Stage) -> None:
         stage.unique = True
     except sa.exc.IntegrityError:
         sa.Index(f"{s.name}_key", *(s.c[k] for k in stage.key)).create(session.conn)
-    session.target.capabilities.analyze(session, s)
+    dialect.analyze(session.conn, s)
 
 
-def duplicates(session: TargetSession, stage: Stage) -> list[tuple[Key, list[int]]]:
+def duplicates(session: Session, stage: Stage) -> list[tuple[Key, list[int]]]:
     """Keys staged more than once, with their row numbers."""
     if stage.unique:
         return []
@@ -151,22 +148,21 @@ def duplicates(session: TargetSession, stage: Stage) -> list[tuple[Key, list[int
                      else sa.tuple_(*keys).in_(chunk))
         for row in session.conn.execute(sa.select(*keys, s.c[ROW]).where(condition)):
             key = tuple(row[:-1])
-            capabilities = session.target.capabilities
-            if capabilities.case_insensitive_keys:
+            if session.dialect.case_insensitive_keys:
                 # the database grouped 'abc' with 'ABC': so must the report
-                key = tuple(capabilities.fold_text_key(p) if isinstance(p, str) else p
+                key = tuple(session.dialect.fold_text_key(p) if isinstance(p, str) else p
                             for p in key)
             found.setdefault(key, []).append(row[-1])
     return [(k, sorted(rows)) for k, rows in found.items()]
 
 
-def drop_rows(session: TargetSession, stage: Stage, rows: Sequence[int]) -> None:
+def drop_rows(session: Session, stage: Stage, rows: Sequence[int]) -> None:
     for start in range(0, len(rows), 1000):
         session.conn.execute(stage.table.delete().where(
             stage.table.c[ROW].in_(rows[start:start + 1000])))
 
 
-def protect(session: TargetSession, stage: Stage, keys: Sequence[tuple[Any, ...]]) -> None:
+def protect(session: Session, stage: Stage, keys: Sequence[tuple[Any, ...]]) -> None:
     """Keys whose source rows were rejected: never updated nor deleted (called once per
     batch of keys)."""
     table = stage.protect
@@ -195,14 +191,14 @@ def _unprotected(stage: Stage) -> list[sa.ColumnElement[bool]]:
     return [~sa.exists().where(_match(stage, stage.protect))]
 
 
-def _differs(session: TargetSession, stage: Stage) -> sa.ColumnElement[bool]:
+def _differs(session: Session, stage: Stage) -> sa.ColumnElement[bool]:
     s, t = stage.table, stage.target
-    compare = session.target.capabilities.comparable
+    compare = session.dialect.comparable
     parts = [compare(s.c[f]).is_distinct_from(compare(t.c[f])) for f in stage.fields]
     return sa.or_(*parts) if parts else sa.false()
 
 
-def classify(session: TargetSession, stage: Stage, *, deletes: bool) -> None:
+def classify(session: Session, stage: Stage, *, deletes: bool) -> None:
     """ONE pass over the join: the staged rows that are creates ('c') or updates ('u'),
     with their new values and the target's old ones, into a small table that counting,
     reading back and applying use; with ``deletes``, the target rows the source lacks
@@ -233,8 +229,8 @@ def classify(session: TargetSession, stage: Stage, *, deletes: bool) -> None:
                 .where(~sa.exists().where(_match(stage, s)), *_unprotected(stage),
                        *_key_not_null(stage)))
         session.conn.execute(diff.insert().from_select([OP, *olds], gone))
-        capabilities = session.target.capabilities
-        if capabilities.index_stage and not capabilities.implicit_commit_ddl:
+        dialect = session.dialect
+        if dialect.index_stage and not dialect.implicit_commit_ddl:
             # the delete probes the diff table once per target row it could remove
             sa.Index(f"{diff.name}_old", *(diff.c[OLD.format(stage.fields.index(k))]
                                           for k in stage.key)).create(session.conn)
@@ -263,12 +259,31 @@ def deleted_rows(stage: Stage) -> sa.Select[Any]:
             .where(d.c[OP] == "d"))
 
 
+def changed_keys(stage: Stage, ops: Sequence[str]) -> sa.Select[Any]:
+    """The key of each create and update (as written) or delete (as read) among ``ops``,
+    then its operation letter, named as the key columns and :data:`OP`."""
+    key = stage.key
+    if stage.all_new:
+        s = stage.table
+        return (sa.select(*(s.c[k] for k in key), sa.literal("c").label(OP))
+                .where(sa.literal("c").in_(list(ops))))
+    d = _diff(stage)
+    writes = [op for op in ops if op != "d"]
+    parts = []
+    if writes:
+        parts.append(sa.select(*(d.c[k] for k in key), d.c[OP]).where(d.c[OP].in_(writes)))
+    if "d" in ops:
+        parts.append(sa.select(*(d.c[OLD.format(stage.fields.index(k))].label(k) for k in key),
+                               d.c[OP]).where(d.c[OP] == "d"))
+    return parts[0] if len(parts) == 1 else sa.union_all(*parts).subquery().select()
+
+
 def _diff(stage: Stage) -> sa.Table:
     assert stage.diff is not None, "classify() first"
     return stage.diff
 
 
-def counts(session: TargetSession, stage: Stage, staged: int) -> dict[str, int]:
+def counts(session: Session, stage: Stage, staged: int) -> dict[str, int]:
     """Counted by the database: ``created``, ``updated`` (the diff table's rows),
     ``unchanged`` (matched target rows equal to their source row), ``deleted`` (exact
     when :func:`classify` listed the deletes, else 0), ``left`` (target rows neither
@@ -300,9 +315,9 @@ def counts(session: TargetSession, stage: Stage, staged: int) -> dict[str, int]:
 
 
 # -- apply: compare-and-set, each statement checked against its count -------------------
-def _as_read(session: TargetSession, stage: Stage, d: sa.Table) -> sa.ColumnElement[bool]:
+def _as_read(session: Session, stage: Stage, d: sa.Table) -> sa.ColumnElement[bool]:
     """The target row still holds exactly the values the run read (by key and values)."""
-    compare = session.target.capabilities.comparable
+    compare = session.dialect.comparable
     t = stage.target
     return sa.and_(*(compare(t.c[f]).is_not_distinct_from(compare(d.c[OLD.format(i)]))
                      for i, f in enumerate(stage.fields)))
@@ -316,7 +331,7 @@ def _rows(column: Any, rows: Rows) -> list[sa.ColumnElement[bool]]:
     return [] if rows is None else [column.between(*rows)]
 
 
-def row_numbers(session: TargetSession, stage: Stage, op: str) -> list[int]:
+def row_numbers(session: Session, stage: Stage, op: str) -> list[int]:
     """The source row numbers of the creates ('c') or updates ('u'), in order."""
     table = stage.table if stage.all_new else _diff(stage)
     query = sa.select(table.c[ROW]).order_by(table.c[ROW])
@@ -325,7 +340,7 @@ def row_numbers(session: TargetSession, stage: Stage, op: str) -> list[int]:
     return [int(r) for r in session.conn.execute(query).scalars()]
 
 
-def values_of_rows(session: TargetSession, stage: Stage, rows: Sequence[int]
+def values_of_rows(session: Session, stage: Stage, rows: Sequence[int]
                    ) -> dict[int, tuple[Any, ...]]:
     """The staged values (``fields`` order) of each source row number."""
     table = stage.table
@@ -337,14 +352,14 @@ def values_of_rows(session: TargetSession, stage: Stage, rows: Sequence[int]
     return found
 
 
-def drop_refused(session: TargetSession, stage: Stage, rows: Sequence[int]) -> None:
+def drop_refused(session: Session, stage: Stage, rows: Sequence[int]) -> None:
     """Leave refused rows out of what is applied (and read back)."""
     table = stage.table if stage.all_new else _diff(stage)
     for start in range(0, len(rows), 1000):
         session.conn.execute(table.delete().where(table.c[ROW].in_(rows[start:start + 1000])))
 
 
-def apply_creates(session: TargetSession, stage: Stage, expected: int, rows: Rows = None
+def apply_creates(session: Session, stage: Stage, expected: int, rows: Rows = None
                   ) -> None:
     t = stage.target
     if stage.all_new:
@@ -360,7 +375,7 @@ def apply_creates(session: TargetSession, stage: Stage, expected: int, rows: Row
     execute_counted(session, "insert", expected, t.insert().from_select(list(stage.fields), source))
 
 
-def apply_updates(session: TargetSession, stage: Stage, expected: int, rows: Rows = None
+def apply_updates(session: Session, stage: Stage, expected: int, rows: Rows = None
                   ) -> None:
     d, t = _diff(stage), stage.target
     # the key too: on a case-insensitive target 'abc' matches 'ABC' and must become it
@@ -370,11 +385,11 @@ def apply_updates(session: TargetSession, stage: Stage, expected: int, rows: Row
     execute_counted(session, "update", expected, statement)
 
 
-def apply_deletes(session: TargetSession, stage: Stage, expected: int) -> None:
+def apply_deletes(session: Session, stage: Stage, expected: int) -> None:
     d, t = _diff(stage), stage.target
     criteria = [d.c[OP] == "d", _as_read(session, stage, d),
                 *(t.c[k] == d.c[OLD.format(stage.fields.index(k))] for k in stage.key)]
-    if session.target.capabilities.delete_using:
+    if session.dialect.delete_using:
         # DELETE ... USING: the planner walks the small diff table and probes the target by
         # its key (MySQL cannot index the diff table without ending the transaction, and a
         # correlated EXISTS there scans it once per target row)

@@ -1,7 +1,7 @@
 """The in-database diff engine: the database does the join.
 
 Source rows are validated and coerced exactly as for the in-memory engine (same code,
-:mod:`syncline.reading`), then staged in a temporary table of the target in batches; the
+:mod:`syncline.engines.reading`), then staged in a temporary table of the target in batches; the
 change set is counted — and, when asked, read back (only the changed rows) — with
 set-based SQL, and applied the same way (:mod:`syncline.targets.staging`). Memory stays
 bounded by the batch, not by the table.
@@ -15,23 +15,71 @@ no change set, protected and NULL-key target records counted as skipped), and
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import sqlalchemy as sa
 
 from syncline.diff import ChangeSet, Create, Delete, Update
-from syncline.reading import duplicate_error, validated_batches
+from syncline.engines.plan import Computed, Plan
+from syncline.engines.reading import (
+    duplicate_error,
+    duplicate_warning,
+    protected_batches,
+    validated_batches,
+)
+from syncline.errors import RefusedRow, SynclineError
+from syncline.options import RunOptions
 from syncline.targets import staging
+from syncline.targets.sql import TargetSession
 from syncline.types import is_identity, target_normalizer, to_db
 
-if TYPE_CHECKING:
-    from syncline.engine import Computed, Plan
-    from syncline.options import RunOptions
-    from syncline.targets.sql import TargetSession
+
+class DatabaseEngine:
+    """Stage the source in the target and diff there; apply from the stage in SQL. One
+    instance per model and run: it owns its stage, so the change set stays a value."""
+
+    name = "database"
+
+    def __init__(self) -> None:
+        self.stage: staging.Stage | None = None
+
+    def compute(self, plan: Plan, session: TargetSession, options: RunOptions,
+                progress: Callable[[int], None] | None = None) -> Computed:
+        """Stage the valid source rows, classify them against the target, count (and with
+        ``collect_changes`` read back) the changes."""
+        try:
+            computed, self.stage = _compute(plan, session, options, progress)
+        except SynclineError as exc:
+            exc.locate(model=plan.importer.name)
+            raise
+        return computed
+
+    def apply(self, plan: Plan, session: TargetSession, computed: Computed,
+              options: RunOptions) -> list[RefusedRow]:
+        """Creates, then updates, from the stage (see :meth:`TargetSession.apply_upserts`)."""
+        return session.apply_upserts(plan.importer.table, computed.changes, plan.specs,
+                                     options.types, stage=self.stage,
+                                     skip=options.on_error == "skip")
+
+    def apply_deletes(self, plan: Plan, session: TargetSession, computed: Computed,
+                      options: RunOptions) -> None:
+        """The deletes the stage's diff table names, joined by key and values read."""
+        session.apply_deletes(plan.importer.table, computed.changes, plan.specs, options.types,
+                              stage=self.stage)
+
+    def changed(self, plan: Plan, session: TargetSession, computed: Computed,
+                ops: tuple[str, ...]) -> sa.Select[tuple[object, ...]]:
+        """From the stage's diff table (see :meth:`DiffEngine.changed`)."""
+        assert self.stage is not None, "compute() first"
+        return staging.changed_keys(self.stage, ops)
+
+    def close(self) -> None:
+        """The stage is temporary: the session drops it when it ends."""
+        self.stage = None
 
 
-def compute_staged(plan: Plan, session: TargetSession, options: RunOptions,
-                   progress: Callable[[int], None] | None = None) -> Computed:
-    from syncline.engine import Computed, protected_batches
-
+def _compute(plan: Plan, session: TargetSession, options: RunOptions,
+             progress: Callable[[int], None] | None) -> tuple[Computed, staging.Stage]:
     importer, fields = plan.importer, plan.fields
     computed = Computed(ChangeSet(importer.name, fields, importer.key))
     stage = staging.create_stage(session, importer.table, fields, importer.key)
@@ -44,38 +92,31 @@ def compute_staged(plan: Plan, session: TargetSession, options: RunOptions,
         staged += len(block)
     staging.index(session, stage)
     dropped = _duplicates(plan, session, stage, computed, options)
+    computed.warnings = plan.warnings + computed.warnings
     if computed.fatal:
         # refused whatever the options say: no change set (docs/engines.md, rule 1)
-        computed.warnings = plan.warnings + computed.warnings
-        computed.specs = plan.specs
-        return computed
+        return computed, stage
     key_converters = [converters[i] for i in plan.key_index]
-    for protected in protected_batches(plan, computed, options):  # streamed: bounded memory
+    for protected in protected_batches(plan, computed):  # streamed: bounded memory
         staging.protect(session, stage, [
             tuple(v if c is None else c(v) for c, v in zip(key_converters, k, strict=True))
             for k in protected])
-    delete = options.delete and importer.allow_delete
+    create, update, delete = plan.allowed(options)
     staging.classify(session, stage, deletes=delete)
     counts = staging.counts(session, stage, staged - dropped)
     changes = computed.changes
-    changes.stage = stage
     changes.target_rows = counts["target_rows"]
-    create = options.create and importer.allow_create
-    update = options.update and importer.allow_update
     created = counts["created"] if create else 0
     updated = counts["updated"] if update else 0
     deleted = counts["deleted"] if delete else 0
     changes.unchanged = counts["unchanged"]
     changes.skipped = ((0 if create else counts["created"]) + (0 if update else counts["updated"])
                        + counts["left"])
+    changes.created, changes.updated, changes.deleted = created, updated, deleted
     if options.collect_changes:
         _read_back(plan, session, stage, changes, create=created > 0, update=updated > 0,
                    delete=deleted > 0)
-    else:
-        changes.counted = (created, updated, deleted)
-    computed.warnings = plan.warnings + computed.warnings
-    computed.specs = plan.specs
-    return computed
+    return computed, stage
 
 
 def _driver_converters(plan: Plan, session: TargetSession
@@ -116,9 +157,7 @@ def _duplicates(plan: Plan, session: TargetSession, stage: staging.Stage, comput
     keep = min if options.on_duplicate == "first" else max
     drop = [r for _, rows in found for r in rows if r != keep(rows)]
     staging.drop_rows(session, stage, drop)
-    computed.warnings.append(
-        f"{plan.importer.name}: {len(found)} duplicate key(s) in the source;"
-        f" kept the {options.on_duplicate} row of each")
+    computed.warnings.append(duplicate_warning(plan, len(found), options))
     return len(drop)
 
 

@@ -14,20 +14,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from syncline.columns import column_coercer
 from syncline.diff import Key, Values
+from syncline.engines.plan import LEFT_OUT, Computed, Plan, Shaped
 from syncline.errors import CoercionError, HookError, KeyProblemError, SynclineError
 from syncline.faults import pause_point
+from syncline.options import RunOptions
+from syncline.rejects import Rejected
 from syncline.types import source_coercer
-
-if TYPE_CHECKING:
-    from syncline.engine import Computed, Plan
-    from syncline.options import RunOptions
 
 #: row errors kept as objects; beyond this they are only counted
 ERRORS_KEPT = 1000
+#: keys of rejected rows handed on at a time
+BATCH = 10_000
 
 @dataclass
 class Block:
@@ -51,9 +52,9 @@ class Block:
 
 def validated_batches(plan: Plan, options: RunOptions, computed: Computed,
                       progress: Callable[[int], None] | None = None) -> Iterator[Block]:
-    """Blocks of valid, coerced rows; bad rows go to ``computed``."""
-    from syncline.rejects import Rejected
-
+    """Blocks of valid, coerced rows, read from ``plan.source`` through the importer's
+    ``normalize_source`` hook; bad rows go to ``computed`` (as errors, and to its rejected
+    spool under ``--on-error=skip``). Both engines read the source through here."""
     importer, fields, key_index = plan.importer, plan.fields, plan.key_index
     model, file = importer.name, plan.source.name
     coercers = [source_coercer(plan.specs[f], plan.types_for(f)) for f in fields]
@@ -144,15 +145,6 @@ def validated_batches(plan: Plan, options: RunOptions, computed: Computed,
             yield Block(numbers, columns, key_index)
     if blank_rows:
         _blank_keys(plan, blank_rows, computed, skip)
-
-
-class _LeftOut:
-    """A record ``normalize_source`` left out (it returned None)."""
-
-
-LEFT_OUT = _LeftOut()
-#: what the hook made of a record: a record, LEFT_OUT, or the error
-Shaped = dict[str, Any] | HookError | _LeftOut
 
 
 def shape_source(importer: Any, names: Sequence[str], row: int, raw: tuple[Any, ...],
@@ -263,3 +255,32 @@ def duplicate_error(plan: Plan, duplicates: list[tuple[Key, list[int]]]) -> KeyP
 
 def _fmt(key: Key) -> str:
     return repr(key[0]) if len(key) == 1 else repr(key)
+
+
+def protected_batches(plan: Plan, computed: Computed, size: int = BATCH
+                      ) -> Iterator[list[Key]]:
+    """The keys of rejected rows, batch by batch, streamed from the spool (bounded memory;
+    a key may come twice)."""
+    coercers = [source_coercer(plan.specs[k], plan.key_types) for k in plan.importer.key]
+    batch: list[Key] = []
+    for rejected in computed.rejected:
+        if not rejected.values:
+            continue
+        try:
+            key = tuple(c(rejected.values[i])
+                        for c, i in zip(coercers, plan.key_index, strict=True))
+        except SynclineError:
+            continue  # a key that cannot be read cannot match a target record
+        if all(p not in (None, "") for p in key):
+            batch.append(plan.fold_key(key))
+            if len(batch) >= size:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
+
+
+def duplicate_warning(plan: Plan, count: int, options: RunOptions) -> str:
+    """The warning for duplicate source keys that ``--on-duplicate`` resolved."""
+    return (f"{plan.importer.name}: {count} duplicate key(s) in the source;"
+            f" kept the {options.on_duplicate} row of each")

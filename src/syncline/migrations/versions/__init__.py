@@ -1,0 +1,1 @@
+"""syncline's own revisions (branch ``syncline``); Alembic reads them by path."""

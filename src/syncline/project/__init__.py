@@ -1,0 +1,1 @@
+"""A project: its config, its models and their migrations (``syncline db``)."""

@@ -1,0 +1,111 @@
+"""SQLite: the embedded default, a database in one file (or in memory)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from syncline.targets import lockfile
+from syncline.targets.column_types import Refuse
+from syncline.targets.dialect import Dialect, Locking, Violation
+
+#: significant digits a SQLite NUMERIC column keeps (it stores them as a 64-bit float)
+DECIMAL_DIGITS = 15
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+class SQLite(Dialect):
+    """SQLite through the standard library's sqlite3."""
+
+    sort_stage = True
+    begin = ("BEGIN",)
+    # SQLite enforces foreign keys only when asked, per connection and outside a transaction
+    connect_setup = ("PRAGMA foreign_keys = ON",)
+    lock_timeout = ("PRAGMA busy_timeout = {ms}",)
+    drop_temporary_table = "DROP TABLE IF EXISTS temp.{}"
+    in_memory_url = "sqlite://"
+    file_kind = "SQLite database file"
+    least_decimal_precision = DECIMAL_DIGITS
+
+    def database_file(self, url: sa.engine.URL) -> Path | None:
+        """The database file of a SQLite URL, or None for an in-memory database."""
+        database = url.database
+        if not database or database == ":memory:":
+            return None
+        if database.startswith("file:"):  # URI filename (?uri=true)
+            if "mode=memory" in database or database.startswith("file::memory:"):
+                return None
+            database = database[len("file:"):].split("?", 1)[0]
+        if url.query.get("mode") == "memory":
+            return None
+        return Path(database).resolve()
+
+    def deferred_violation(self, conn: sa.Connection) -> Violation | None:
+        """From ``PRAGMA foreign_key_check``: SQLite's COMMIT refuses without naming rows."""
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        violations = driver.execute("PRAGMA foreign_key_check").fetchall()
+        if not violations:
+            return None
+        child, rowid, parent, fkid = violations[0]
+        fk_rows = [r for r in driver.execute(f"PRAGMA foreign_key_list({_quoted(child)})")
+                   if r[0] == fkid]
+        columns = [r[3] for r in fk_rows]
+        values = driver.execute(
+            f"SELECT {', '.join(_quoted(c) for c in columns)} FROM {_quoted(child)}"
+            " WHERE rowid = ?", (rowid,)).fetchone() if columns else None
+        return Violation(len(violations), child, parent, columns,
+                         [r[4] or "?" for r in fk_rows], f"rowid {rowid}", values)
+
+    def database_files(self, url: sa.engine.URL) -> list[Path]:
+        """The database file with its journals (``-wal``, ``-journal``, ``-shm``)."""
+        db = self.database_file(url)
+        if db is None:
+            return []
+        return [db] + [db.with_name(db.name + suffix) for suffix in ("-wal", "-journal", "-shm")]
+
+    def take_run_locks(self, locking: Locking, job: str, tables: Sequence[str]) -> None:
+        """A lock file next to the database per table (:mod:`~syncline.targets.lockfile`),
+        its name ASCII case-folded as SQLite compares names (``ITEMS`` and ``items`` are one
+        table). An in-memory database takes none: no other process can see it."""
+        path = self.database_file(locking.url)
+        if path is None:
+            return
+        for table in sorted({t.translate(_ASCII_LOWER) for t in tables} or {f"job {job}"}):
+            try:
+                locking.stack.enter_context(lockfile.hold(lockfile.lock_file(path, table), job))
+            except lockfile.LockHeld as held:
+                raise lockfile.LockHeld(table, held.holder) from None
+
+    # -- column types ------------------------------------------------------------------------
+    def int_bits(self, t: Any) -> int:
+        return 64  # every INTEGER column holds 64 bits, whatever its declared type
+
+    def is_real(self, t: Any) -> bool:
+        return False  # REAL is 8 bytes
+
+    def type_compiler(self) -> sa.Dialect:
+        from sqlalchemy.dialects import sqlite
+
+        return sqlite.dialect()
+
+    def created_float(self, real: bool) -> Any:
+        return sa.Double()
+
+    def created_decimal(self, precision: int | None, scale: int | None, refuse: Refuse
+                        ) -> Any:
+        if precision is None or precision > DECIMAL_DIGITS:
+            raise refuse(f"SQLite keeps only {DECIMAL_DIGITS} significant digits of a"
+                         " decimal")
+        return super().created_decimal(precision, scale, refuse)
+
+    def created_datetime(self, timezone: bool, fsp: int) -> Any:
+        return sa.DateTime()  # text with microseconds
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
