@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from conftest import drop_table, engine_url
+from conftest import drop_table, engine_url, fresh_database
 from helpers import (
     Paused,
     item_rows,
@@ -82,3 +82,20 @@ def test_other_job_is_not_blocked(target: tuple[sa.Engine, str], tmp_path: Path)
             return
         assert proc.returncode == 0, proc.stderr
     assert item_rows(engine, other) == new_rows(ROWS)
+
+
+def test_same_table_in_another_schema_is_not_blocked(tmp_path: Path,
+                                                     request: pytest.FixtureRequest) -> None:
+    """PostgreSQL advisory locks are per database: the lock names the table's schema, so
+    ``a.items`` and ``b.items`` (two jobs sharing a database) do not block each other."""
+    source = make_source(tmp_path / "source.csv", ROWS)
+    with fresh_database("postgresql", tmp_path, request) as one, \
+            fresh_database("postgresql", tmp_path, request) as two:
+        make_table(one.engine, "items", old_rows(ROWS))
+        make_table(two.engine, "items", old_rows(ROWS))
+        with Paused(sync_args(source, one.url, "items"), "after_read", tmp_path) as first:
+            first.wait_paused()
+            proc = run_process(*sync_args(source, two.url, "items"), timeout=120)
+            assert "already running" not in proc.stderr, proc.stderr
+            assert proc.returncode == 0, proc.stderr
+        assert item_rows(two.engine, "items") == new_rows(ROWS)

@@ -139,14 +139,15 @@ class PostgreSQL(Dialect):
     # -- run locks --------------------------------------------------------------------------
     def take_run_locks(self, locking: Locking, job: str, tables: Sequence[str]) -> None:
         """``pg_try_advisory_lock(key)`` per table on a separate connection, ``key`` a
-        stable signed 64-bit hash of the table's name as written (syncline quotes names,
-        so ``ITEMS`` and ``items`` are two tables); advisory locks are per database, so the
-        target is part of the lock by construction. Before locking, the connection's
+        stable signed 64-bit hash of the table's schema (where the search path finds it,
+        else the current schema) and name as written (syncline quotes names, so ``ITEMS``
+        and ``items`` are two tables); advisory locks are per database, so the target is
+        part of the lock by construction: ``a.items`` and ``b.items`` are two locks. Before locking, the connection's
         ``application_name`` is set to ``syncline pid=.. since=.. host=..``; a refused run
         finds the holder through ``pg_locks`` joined to ``pg_stat_activity``."""
         for table in sorted(set(tables) or {f"job {job}"}):
-            key = _lock_key(table)
             conn = locking.connect()
+            key = _lock_key(f"{_schema_of(conn, table)}.{table}")
             conn.execute(sa.text("SELECT set_config('application_name', :v, false)"),
                          {"v": _application_name(os.getpid(), lockfile.now(), lockfile.host())})
             for _ in range(3):
@@ -158,6 +159,14 @@ class PostgreSQL(Dialect):
             else:  # refused three times, and the holder vanished each time
                 raise lockfile.LockHeld(table, lockfile.UNKNOWN)
             locking.release(conn, "SELECT pg_advisory_unlock(:k)", {"k": key})
+
+
+def _schema_of(conn: sa.Connection, table: str) -> str:
+    """The schema holding ``table`` on the search path, else the one it would be made in."""
+    return str(conn.execute(sa.text(
+        "SELECT COALESCE((SELECT n.nspname FROM pg_class c JOIN pg_namespace n"
+        " ON n.oid = c.relnamespace WHERE c.oid = to_regclass(quote_ident(:t))),"
+        " current_schema(), '')"), {"t": table}).scalar())
 
 
 def _lock_key(name: str) -> int:
