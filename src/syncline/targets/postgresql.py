@@ -142,9 +142,10 @@ class PostgreSQL(Dialect):
         stable signed 64-bit hash of the table's schema (where the search path finds it,
         else the current schema) and name as written (syncline quotes names, so ``ITEMS``
         and ``items`` are two tables); advisory locks are per database, so the target is
-        part of the lock by construction: ``a.items`` and ``b.items`` are two locks. Before locking, the connection's
-        ``application_name`` is set to ``syncline pid=.. since=.. host=..``; a refused run
-        finds the holder through ``pg_locks`` joined to ``pg_stat_activity``."""
+        part of the lock by construction: ``a.items`` and ``b.items`` are two locks.
+        Before locking, the connection's ``application_name`` is set to ``syncline pid=..
+        since=.. host=..``; a refused run finds the holder through ``pg_locks`` joined to
+        ``pg_stat_activity``."""
         for table in sorted(set(tables) or {f"job {job}"}):
             conn = locking.connect()
             key = _lock_key(f"{_schema_of(conn, table)}.{table}")
