@@ -76,12 +76,12 @@ def create_project(name: str, folder: str | os.PathLike[str] | None = None) -> N
     check_name(name)
     target = Path(folder if folder is not None else name).absolute()
     if target.exists() and not target.is_dir():
-        raise ConfigError(f"new: {target} exists and is not a folder", file=str(target))
+        raise ConfigError(f"new: {target} exists and is not a folder")
     if target.is_dir() and any(target.iterdir()):
         raise ConfigError(f"new: the folder {target} is not empty: give a new or empty folder"
-                          " (nothing was written)", file=str(target))
+                          " (nothing was written)")
     if not target.parent.is_dir():
-        raise ConfigError(f"new: the folder {target.parent} does not exist", file=str(target))
+        raise ConfigError(f"new: the folder {target.parent} does not exist")
     work = target.parent / f".{target.name}.new-{secrets.token_hex(4)}"
     try:
         work.mkdir()
@@ -93,7 +93,7 @@ def create_project(name: str, folder: str | os.PathLike[str] | None = None) -> N
     except OSError as exc:
         shutil.rmtree(work, ignore_errors=True)
         raise ConfigError(f"new: cannot write {exc.filename or target}: {exc.strerror}"
-                          " (nothing was written)", file=str(exc.filename or target)) from exc
+                          " (nothing was written)") from exc
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
