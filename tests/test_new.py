@@ -107,3 +107,19 @@ def test_the_package_ships_the_skeleton() -> None:
     for path in templates:
         assert path.suffix == ".tmpl", path
         assert any(path in package.glob(glob) for glob in listed), path
+
+
+def test_the_nightly_units_keep_the_password_out() -> None:
+    """examples/systemd: a service run as a dedicated user, its URL from an environment
+    file, and a timer that starts it nightly."""
+    folder = Path(__file__).resolve().parents[1] / "examples" / "systemd"
+    service = (folder / "syncline-import-poser.service").read_text()
+    timer = (folder / "syncline-import-poser.timer").read_text()
+    settings = {line.split("=", 1)[0]: line.split("=", 1)[1] for line in service.splitlines()
+                if "=" in line and not line.startswith("#")}
+    assert settings["User"] == "poser" and settings["Type"] == "oneshot"
+    assert settings["EnvironmentFile"] == "/etc/syncline/poser.env"
+    assert " import poser-csv " in settings["ExecStart"]
+    assert "://" not in service and "://" not in timer  # no URL, so no password
+    assert "OnCalendar=*-*-* 02:30:00" in timer and "Unit=syncline-import-poser.service" in timer
+    assert "POSER_DB_URL=" in (folder / "poser.env").read_text()

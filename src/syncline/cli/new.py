@@ -1,4 +1,4 @@
-"""``syncline new``: a project to grow custom tables in (library: :mod:`syncline.project.scaffold`)."""
+"""``syncline new``: a project for custom tables (library: :mod:`syncline.project.scaffold`)."""
 
 from __future__ import annotations
 
