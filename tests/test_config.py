@@ -95,3 +95,22 @@ def test_commands_fall_back_to_the_configs_target(tmp_path: Path) -> None:
     assert json.loads(done.stdout)["tables"][0]["versions"] == 1
     done = cli(tmp_path.parent, "versions", "status")
     assert done.returncode == 1 and "no target" in done.stderr
+
+
+def test_a_relative_database_file_in_the_file_is_beside_the_file(tmp_path: Path) -> None:
+    """``sqlite:///poser.db`` in syncline.toml names one database wherever a command runs
+    (run from a subfolder, it used to make a second, empty one there); in the environment
+    it is the working directory's, as on the command line."""
+    write(tmp_path / "syncline.toml", '[target]\nurl = "sqlite:///poser.db"\n'
+          '[sources.pos]\nurl = "sqlite:///data/pos.db"\n'
+          '[sources.mem]\nurl = "sqlite://"\n[sources.pg]\nurl = "postgresql://u:pw@h/db"\n')
+    (tmp_path / "sub").mkdir()
+    config = load_config(start=tmp_path / "sub", environ={})
+    assert config.target_url == f"sqlite:///{tmp_path.resolve() / 'poser.db'}"
+    assert config.sources == {"pos": f"sqlite:///{tmp_path.resolve() / 'data' / 'pos.db'}",
+                              "mem": "sqlite://", "pg": "postgresql://u:pw@h/db"}
+    absolute = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    write(tmp_path / "syncline.toml", f'[target]\nurl = "{absolute}"\n')
+    assert load_config(start=tmp_path, environ={}).target_url == absolute
+    assert load_config(start=tmp_path / "sub", environ={
+        "SYNCLINE_TARGET_URL": "sqlite:///b.db"}).target_url == "sqlite:///b.db"

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from syncline.importer import Importer
     from syncline.options import RejectedLimit, RunOptions
     from syncline.result import ModelResult, Result
+    from syncline.sources.csv import CsvSource
     from syncline.sources.memory import IterableSource
     from syncline.sources.sql import SqlSource
     from syncline.targets.sql import SqlTarget
@@ -44,6 +45,7 @@ _WHERE = {
     "AlreadyRunningError": "syncline.errors",
     "ChangeSet": "syncline.diff",
     "CoercionError": "syncline.errors",
+    "CsvSource": "syncline.sources.csv",
     "ColumnSpec": "syncline.types",
     "ConfigError": "syncline.errors",
     "Create": "syncline.diff",
@@ -92,6 +94,7 @@ __all__ = [
     "ColumnSpec",
     "ConfigError",
     "Create",
+    "CsvSource",
     "Delete",
     "GuardError",
     "Handler",

@@ -17,6 +17,9 @@ holding a ``syncline.toml``, or a ``pyproject.toml`` with a ``[tool.syncline]`` 
     url_env = "POS_URL"              # or url = "..."
 
 A URL may always come from the environment instead, so that no password sits in a file.
+A database file named by a relative path in the file (``sqlite:///poser.db``) is the one
+beside the file, wherever the command runs; in the environment it is the working
+directory's, as on the command line.
 A bad file is a :class:`ConfigError` naming the file, the key and what is wrong.
 """
 
@@ -217,4 +220,8 @@ def _url(path: Path | None, key: str, entry: dict[str, Any], env: Mapping[str, s
     url = entry.get("url")
     if url is not None and not isinstance(url, str):
         raise _bad(path, f"{key}.url", "must be a string")
+    if url and path is not None:
+        from syncline.targets.registry import anchored_url
+
+        url = anchored_url(url, path.parent.resolve())
     return url, "url" if url else None

@@ -109,8 +109,10 @@ class _Locking:
 def _release(conn: sa.Connection, statement: str, params: dict[str, Any]) -> None:
     try:
         conn.execute(sa.text(statement), params)
-    except sa.exc.DBAPIError:
-        pass  # ending the lock connection frees the lock anyway
+    except sa.exc.SQLAlchemyError:
+        # ending the lock connection frees the lock anyway; a connection lost while the lock
+        # was being taken says PendingRollbackError here, which must not hide that error
+        pass
 
 
 def _end_lock_connection(conn: sa.Connection) -> None:

@@ -239,6 +239,11 @@ class Dialect(ColumnTypes):
         """Every file of the database (with its journals), for a database that is a file."""
         return []
 
+    def anchored(self, url: sa.engine.URL, folder: Path) -> sa.engine.URL:
+        """The URL with a relative database file taken from ``folder`` (a config file's), so
+        that it names one database wherever a command runs; unchanged for the others."""
+        return url
+
     # -- run locks ------------------------------------------------------------------------------
     def take_run_locks(self, locking: Locking, job: str, tables: Sequence[str]) -> None:
         """Take the run lock of each of ``tables`` (none: of ``"job <job>"``) without

@@ -8,6 +8,7 @@ a database is one module in ``targets/`` and one line here.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -71,6 +72,17 @@ def make_engine(url: str | sa.Engine) -> sa.Engine:
                           ) from exc
     _quiet_driver_loggers(dialect)
     return engine
+
+
+def anchored_url(url: str, folder: Path) -> str:
+    """A URL of a config file with a relative database file (``sqlite:///shop.db``) taken
+    from the file's ``folder``; any other URL (or text that is no URL) as it is."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        return url  # the command that uses it says what is wrong
+    anchored = dialect_for(parsed.get_backend_name()).anchored(parsed, folder)
+    return url if anchored is parsed else anchored.render_as_string(hide_password=False)
 
 
 def _with_driver(url: str) -> str:

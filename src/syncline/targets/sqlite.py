@@ -61,6 +61,14 @@ class SQLite(Dialect):
         return Violation(len(violations), child, parent, columns,
                          [r[4] or "?" for r in fk_rows], f"rowid {rowid}", values)
 
+    def anchored(self, url: sa.engine.URL, folder: Path) -> sa.engine.URL:
+        """``sqlite:///shop.db`` in a config file is the ``shop.db`` beside the file."""
+        database = url.database
+        if (not database or database == ":memory:" or database.startswith("file:")
+                or url.query.get("mode") == "memory" or Path(database).is_absolute()):
+            return url
+        return url.set(database=str(folder / database))
+
     def database_files(self, url: sa.engine.URL) -> list[Path]:
         """The database file with its journals (``-wal``, ``-journal``, ``-shm``)."""
         db = self.database_file(url)
