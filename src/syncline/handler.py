@@ -225,8 +225,6 @@ class Handler:
                 engine = choose_engine(plan, session, options)
                 computed = engine.compute(plan, session, options,
                                           _reading(progress, importer.name))
-            # rows ``before_row`` left out are skipped (those of skip_row: unchanged)
-            computed.changes.skipped += sum(1 for s in computed.skips if s.reason == "before_row")
             model.engine = engine.name
             model.skips = computed.skips
             model.flagged = computed.flagged

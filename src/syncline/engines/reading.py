@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 from syncline.columns import column_coercer
@@ -311,15 +312,16 @@ def _fmt(key: Key) -> str:
 def protected_batches(plan: Plan, computed: Computed, size: int = BATCH
                       ) -> Iterator[list[Key]]:
     """The keys of rejected rows, batch by batch, streamed from the spool (bounded memory;
-    a key may come twice)."""
+    a key may come twice), then those of the rows ``before_row`` left out: their target
+    records are left as they are, never updated nor deleted."""
     coercers = [source_coercer(plan.specs[k], plan.key_types) for k in plan.importer.key]
     batch: list[Key] = []
-    for rejected in computed.rejected:
-        if not rejected.values:
-            continue
+    keys = chain((tuple(r.values[i] for i in plan.key_index)
+                  for r in computed.rejected if r.values),
+                 (s.key for s in computed.skips if s.reason == "before_row"))
+    for given in keys:
         try:
-            key = tuple(c(rejected.values[i])
-                        for c, i in zip(coercers, plan.key_index, strict=True))
+            key = tuple(c(part) for c, part in zip(coercers, given, strict=True))
         except SynclineError:
             continue  # a key that cannot be read cannot match a target record
         if all(p not in (None, "") for p in key):
