@@ -242,6 +242,7 @@ def run(target: Target, case: Case, engine: str, rejects: Path) -> dict[str, Any
         for name, model in result.models.items():
             data = model.as_dict(changes=True)
             data.pop("seconds")
+            data.pop("engine")  # which engine ran: the one thing that differs by design
             data.pop("warnings")
             data["errors"] = sorted((e["type"], e["row"], repr(e["key"]))
                                     for e in data["errors"])

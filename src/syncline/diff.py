@@ -138,6 +138,7 @@ def diff(
     update: bool = True,
     delete: bool = True,
     protected: frozenset[Key] | set[Key] = frozenset(),
+    unchanged: list[tuple[Key, int | None]] | None = None,
 ) -> ChangeSet:
     """Compare source records (key -> (row number, values)) with the target's.
 
@@ -147,7 +148,8 @@ def diff(
     record with a NULL key part matches no source row and cannot be addressed by its key:
     it is ``skipped``, never deleted. So every target record lands in exactly one of
     unchanged, updated, deleted and skipped (docs/engines.md). The target must hold one
-    record per key (the engine refuses it otherwise).
+    record per key (the engine refuses it otherwise). ``unchanged``, when given, gets
+    the (key, source row) of every unchanged record (``--report-skipped``).
     """
     names = tuple(fields)
     changes = ChangeSet(model=model, fields=names, key=tuple(key))
@@ -180,6 +182,8 @@ def diff(
         row, new = found
         if new == old:
             changes.unchanged += 1
+            if unchanged is not None:
+                unchanged.append((spelled(old), row))
         elif tkey in protected:
             changes.skipped += 1
         elif update:

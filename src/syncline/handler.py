@@ -19,10 +19,11 @@ from typing import ClassVar, NamedTuple
 from syncline.engines.base import DiffEngine, choose_engine
 from syncline.engines.plan import Computed, Plan
 from syncline.engines.planning import make_plan
-from syncline.errors import ConfigError, GuardError, RowErrors, SynclineError
+from syncline.errors import ConfigError, GuardError, HookError, RowErrors, SynclineError
 from syncline.faults import pause_point
 from syncline.guards import check_guards, check_rejected
 from syncline.importer import Importer
+from syncline.lifecycle import Context, RowsFile, call_hook
 from syncline.locks import run_lock
 from syncline.options import RunOptions
 from syncline.rejects import Rejected, RejectsFile, check_path, database_files, source_files
@@ -127,6 +128,17 @@ class Handler:
             raise ConfigError(f"handler {self.name} has no target_url")
         return SqlTarget(self.target_url)
 
+    # -- the lifecycle (docs/lifecycle.md) ----------------------------------------
+    def before_run(self, context: Context) -> None:
+        """First of all, before the target is opened (also in a dry run); raising refuses
+        the run (``after_run`` is still called, with the error)."""
+
+    def after_run(self, result: Result, error: BaseException | None) -> None:
+        """Last of all, after a committed, dry, refused or failed run: ``error`` is what
+        the run raises (None when it succeeded). What this hook raises after a run that
+        succeeded is the run's error (the commit stands: ``result.committed``); after a
+        failed run the run's error stands, with a note about this hook's failure."""
+
     # -- running --------------------------------------------------------------
     def run(self, options: RunOptions | None = None, models: Sequence[str] | None = None,
             progress: Progress | None = None) -> Result:
@@ -138,8 +150,11 @@ class Handler:
         started = time.perf_counter()
         target = self.make_target()
         self._rejects: RejectsFile | None = None
+        self._rows: RowsFile | None = None
         self._plans: list[Planned] = []
+        self._context = Context(self.name, options, [i.name for i in chosen])
         try:
+            call_hook(self.before_run, "before_run", self._context)
             target.require_database(create=options.create_table, dry_run=options.dry_run)
             self._check_rejects_path(chosen, target, options)
             # a dry run writes nothing anywhere, not even a lock
@@ -154,12 +169,17 @@ class Handler:
             if isinstance(exc, SynclineError):
                 result.error = exc
             exc.result = result  # type: ignore[attr-defined]
+            self._after_run(result, exc)
             raise
         finally:
             if self._rejects is not None and result.committed:
                 self._rejects.publish()  # even when Ctrl-C came between commit and rename
             elif self._rejects is not None:
                 self._rejects.discard()  # written but not committed: nothing is left
+            if self._rows is not None and result.committed:
+                self._rows.publish()
+            elif self._rows is not None:
+                self._rows.discard()
             for _, engine, computed in self._plans:
                 computed.rejected.close()  # the spooled rejected rows
                 engine.close()
@@ -167,7 +187,19 @@ class Handler:
             target.close()
             for importer in chosen:
                 importer.close_source()
+                importer.context = None
+        self._after_run(result, None)
         return result
+
+    def _after_run(self, result: Result, error: BaseException | None) -> None:
+        """``after_run``; its failure after a failed run is a note on the run's error."""
+        try:
+            call_hook(self.after_run, "after_run", result, error)
+        except HookError as exc:
+            if error is None:
+                exc.result = result
+                raise
+            error.add_note(f"after_run failed too: {exc}")
 
     def _run(self, session: TargetSession, chosen: list[Importer], options: RunOptions,
              result: Result, progress: Progress | None) -> None:
@@ -180,6 +212,9 @@ class Handler:
             result.models[importer.name] = model
             if progress:
                 progress(importer.name, "read", 0, None)
+            importer.context = self._context.for_model(importer.name)
+            call_hook(importer.before_import, "before_import", importer.context,
+                      model=importer.name)
             # staging and comparing run SQL too: their driver errors (a lock wait, a lost
             # connection) are translated like those of applying
             with session.translating(f"cannot compare with table {importer.table}",
@@ -190,6 +225,10 @@ class Handler:
                 engine = choose_engine(plan, session, options)
                 computed = engine.compute(plan, session, options,
                                           _reading(progress, importer.name))
+            model.engine = engine.name
+            model.skips = computed.skips
+            model.flagged = computed.flagged
+            model.fold_key = plan.fold_key
             model.changes = computed.changes
             model.errors = computed.errors
             model.error_count = computed.error_count
@@ -221,6 +260,8 @@ class Handler:
             p.importer.name, len(c.rejected), c.source_rows, options)] if g is not None]
         refusals += [g for _, _, c in plans
                      for g in check_guards(c.changes, options, c.source_rows)]
+        refusals += [_flagged_without_delete(p, c) for p, _, c in plans
+                     if c.flagged and not p.allowed(options).delete]
         for refusal in refusals:
             result.models[refusal.model or ""].errors.append(refusal)
         if refusals:
@@ -228,8 +269,12 @@ class Handler:
                 raise refusals[0]
             raise GuardError("; ".join(r.message for r in refusals),
                              guard=refusals[0].guard, flag=refusals[0].flag)
+        for plan, _, computed in plans:  # the last word before anything is written
+            call_hook(plan.importer.before_apply, "before_apply", computed.changes,
+                      model=plan.importer.name)
         versioned = self._versioned(session, plans, options, result)
         if options.dry_run:
+            self._report_rows(plans, result, None)
             return  # a dry run writes nothing anywhere: no rejects file either
         result.writing = True
         writer = VersionWriter(session, self._who(options)) if versioned else None
@@ -267,6 +312,9 @@ class Handler:
             engine.apply_deletes(plan, session, computed, options)
             result.models[plan.importer.name].seconds += time.perf_counter() - began
         self._write_rejects(plans, options)
+        if options.rows_out is not None:
+            self._rows = RowsFile(check_path(options.rows_out, []))
+        self._report_rows(plans, result, self._rows)
         pause_point("before_commit")
         if writer is not None:
             result.transaction_id = writer.transaction_id
@@ -279,7 +327,29 @@ class Handler:
             result.committed = True
         if self._rejects is not None:
             self._rejects.publish()
+        if self._rows is not None:
+            self._rows.publish()
         pause_point("after_commit")
+
+    def _report_rows(self, plans: list[Planned], result: Result, rows: RowsFile | None) -> None:
+        """Each model's row results to ``after_row`` and the rows file, then
+        ``after_import``: after every write, before the commit (docs/lifecycle.md)."""
+        options = self._context.options
+        for plan, _, _ in plans:
+            importer, model = plan.importer, result.models[plan.importer.name]
+            hooked = importer.overrides("after_row")
+            if hooked or rows is not None:
+                for row in model.rows():
+                    if row.reason == "unchanged" and not options.report_skipped:
+                        continue
+                    if hooked:
+                        call_hook(importer.after_row, "after_row", row, model=model.model,
+                                  row=row.row, key=row.key)
+                    if rows is not None:
+                        rows.write(row)
+            call_hook(importer.after_import, "after_import", model, model=model.model)
+        if rows is not None:
+            rows.finish()
 
     def _versioned(self, session: TargetSession, plans: list[Planned], options: RunOptions,
                    result: Result) -> set[str]:
@@ -306,13 +376,17 @@ class Handler:
 
     def _check_rejects_path(self, chosen: list[Importer], target: SqlTarget,
                             options: RunOptions) -> None:
-        """Refuse, before the run, a rejects path that is an input of the run or unusable."""
-        if options.rejects is None:
+        """Refuse, before the run, a rejects or rows path that is an input of the run or
+        unusable (RELIABILITY row 36), or both the same file."""
+        if options.rejects is None and options.rows_out is None:
             return
         inputs = database_files(target.engine.url, "the target database")
         for importer in chosen:
             inputs += source_files(self.source_for(importer))
-        check_path(options.rejects, inputs)
+        if options.rejects is not None:
+            inputs.append((check_path(options.rejects, inputs), "the rejects file"))
+        if options.rows_out is not None:
+            check_path(options.rows_out, inputs, option="--rows-out")
 
     def _write_rejects(self, plans: list[Planned], options: RunOptions) -> None:
         """The rejects file, to a temporary file: renamed into place after the commit."""
@@ -321,6 +395,16 @@ class Handler:
         self._rejects = RejectsFile(check_path(options.rejects, []),
                                     escape_formulas=options.escape_formulas)
         self._rejects.write([(p.importer.name, p.fields, c.rejected) for p, _, c in plans])
+
+
+def _flagged_without_delete(plan: Plan, computed: Computed) -> GuardError:
+    """for_delete asked for deletes this run may not do: refused, never silently ignored."""
+    name = plan.importer.name
+    return GuardError(
+        f"{name}: for_delete flagged {len(computed.flagged)} record(s) for deletion, but"
+        " deletes are off for this run; nothing was written (pass --delete,"
+        " RunOptions(delete=True), to delete them)", guard="for_delete", flag="--delete",
+        model=name)
 
 
 @contextmanager

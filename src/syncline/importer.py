@@ -17,10 +17,15 @@ class attributes, or pass them to the constructor::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from syncline.errors import ConfigError, HeaderError
+from syncline.lifecycle import Context, RowResult
 from syncline.sources.base import Source
+
+if TYPE_CHECKING:
+    from syncline.diff import ChangeSet
+    from syncline.result import ModelResult
 
 
 class Importer:
@@ -56,6 +61,8 @@ class Importer:
                 value = tuple(value)
             setattr(self, name, value)
         self._source = source
+        #: the run's context while a run imports this model (see :meth:`before_import`)
+        self.context: Context | None = None
         if not self.table:
             raise ConfigError(f"importer {type(self).__name__} names no target table")
         if not self.key:
@@ -90,9 +97,58 @@ class Importer:
         """Shape a target record for comparison."""
         return record
 
+    # -- the lifecycle (docs/lifecycle.md, in the order of a run) ---------------------
+    def before_import(self, context: Context) -> None:
+        """Before this model's source is read (also in a dry run)."""
+
+    def before_row(self, record: dict[str, Any], context: Context) -> dict[str, Any] | None:
+        """Each source record, as the source holds it (all its columns), before
+        ``normalize_source``: return it (changed or not), or None to leave it out — it is
+        counted as skipped, with the reason ``before_row``."""
+        return record
+
+    def for_delete(self, record: dict[str, Any]) -> bool:
+        """True: delete the target record of this record's key (delete-by-flag, e.g. a
+        ``deleted='Y'`` column). A delete: it needs ``--delete`` (else the run is refused)
+        and the delete guards judge it. Called after ``normalize_source``."""
+        return False
+
+    def skip_row(self, old: dict[str, Any], new: dict[str, Any]) -> bool:
+        """For each record that would be updated: True treats it as unchanged (counted as
+        skipped, reason ``skip_row``). Needs the target's old values: a model with this
+        hook runs on the in-memory engine."""
+        return False
+
+    def before_apply(self, changes: ChangeSet) -> None:
+        """The model's change set, after the guards passed and before anything is written
+        (also in a dry run): raise to refuse the run; nothing is written."""
+
+    def after_row(self, row: RowResult) -> None:
+        """Each row's outcome, after every write and before the commit (also in a dry run):
+        raising rolls the run back."""
+
+    def after_import(self, result: ModelResult) -> None:
+        """This model's result, after its rows' ``after_row`` and before the commit."""
+
+    def overrides(self, name: str) -> bool:
+        """Does this importer's class define hook ``name``?"""
+        return getattr(type(self), name) is not getattr(Importer, name)
+
+    @property
+    def has_row_hooks(self) -> bool:
+        """``before_row`` or ``for_delete``: run in Python on each record, before staging."""
+        return self.overrides("before_row") or self.overrides("for_delete")
+
+    @property
+    def has_skip_hook(self) -> bool:
+        return self.overrides("skip_row")
+
     @property
     def has_source_hook(self) -> bool:
-        return type(self).normalize_source is not Importer.normalize_source
+        """A hook shapes each source record (``normalize_source``, ``before_row``,
+        ``for_delete``): the source is read with all its columns (docs/hooks.md)."""
+        return (type(self).normalize_source is not Importer.normalize_source
+                or self.has_row_hooks)
 
     @property
     def has_target_hook(self) -> bool:

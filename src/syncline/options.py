@@ -96,5 +96,10 @@ class RunOptions:
     #: why (the ``transaction`` row's comment)
     comment: str | None = None
     create_table: bool = False
+    #: row results of unchanged rows too (``--report-skipped``: op ``skip``, reason
+    #: ``unchanged``); off, only rows a hook skipped are listed
+    report_skipped: bool = False
+    #: ``--rows-out FILE.jsonl``: every row's outcome, published after the commit
+    rows_out: Path | None = None
     #: seconds any wait for a lock another session holds may last; then a transient error
     lock_timeout: float = 30.0

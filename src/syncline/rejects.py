@@ -98,33 +98,35 @@ class RejectSpool:
 
 
 # -- the path, judged before the run ------------------------------------------------------
-def check_path(path: str | os.PathLike[str], inputs: Iterable[tuple[Path, str]]) -> Path:
+def check_path(path: str | os.PathLike[str], inputs: Iterable[tuple[Path, str]],
+               option: str = "--rejects") -> Path:
     """Refuse a rejects path that is an input of the run or cannot be written; returns the
     resolved path the file will be written to. ``inputs`` are (file, what it is)."""
     given = os.fspath(path)
     where = Path(given)
     if where.is_dir():
-        raise ConfigError(f"--rejects {given} is a directory; give the path of a file",
+        raise ConfigError(f"{option} {given} is a directory; give the path of a file",
                           file=given)
     if where.exists() and not where.resolve().is_file():
-        raise ConfigError(f"--rejects {given} is not a regular file (a device, a pipe...);"
+        raise ConfigError(f"{option} {given} is not a regular file (a device, a pipe...);"
                           " give the path of a file", file=given)
     real = where.resolve()
     if real.name.endswith(".syncline-lock"):
-        raise ConfigError(f"--rejects {given} is a syncline lock file", file=given)
+        raise ConfigError(f"{option} {given} is a syncline lock file", file=given)
     for candidate, what in inputs:
         if _same_file(real, candidate):
-            raise ConfigError(f"--rejects {given} is {what}; the rejects file must never be"
-                              " a file the run reads or writes", file=given)
+            noun = "rejects file" if option == "--rejects" else "rows file"
+            raise ConfigError(f"{option} {given} is {what}; the {noun} must never be a file"
+                              " the run reads or writes", file=given)
     folder = real.parent
     if not folder.is_dir():
         problem = "is not a folder" if folder.exists() else "does not exist"
-        raise ConfigError(f"--rejects {given}: the folder {folder} {problem}", file=given)
+        raise ConfigError(f"{option} {given}: the folder {folder} {problem}", file=given)
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise ConfigError(f"--rejects {given}: the folder {folder} is not writable",
+        raise ConfigError(f"{option} {given}: the folder {folder} is not writable",
                           file=given)
     if real.exists() and not os.access(real, os.W_OK):
-        raise ConfigError(f"--rejects {given} is not writable", file=given)
+        raise ConfigError(f"{option} {given} is not writable", file=given)
     return real
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from syncline.diff import ChangeSet, Create, Delete, Update
+from syncline.diff import ChangeSet, Create, Delete, Key, Update
 from syncline.errors import SynclineError
+from syncline.lifecycle import RowResult
 
 #: how many errors a report lists one by one; the count always covers all of them
 ERRORS_SHOWN = 20
@@ -25,6 +27,40 @@ class ModelResult:
     seconds: float = 0.0
     #: version rows written for this model's table (None: the table is not versioned)
     versions: int | None = None
+    #: the diff engine that computed the change set: "memory" or "database"
+    engine: str | None = None
+    #: rows a hook skipped (and, with ``report_skipped``, the unchanged ones)
+    skips: list[RowResult] = field(default_factory=list)
+    #: keys ``for_delete`` flagged (as the target matches them) -> source row
+    flagged: dict[Key, int] = field(default_factory=dict)
+    #: a key as the target matches it (the keys of ``flagged``)
+    fold_key: Callable[[Key], Key] = field(default=lambda key: key, repr=False)
+
+    def rows(self) -> Iterator[RowResult]:
+        """Each row's outcome: the creates (``new``), updates, deletes, the skipped rows,
+        then the row errors kept (see :data:`ERRORS_SHOWN`; the rejects file has all).
+        The changes are listed where the change set holds them (``collect_changes``)."""
+        model = self.model
+        changes = self.changes
+        if changes is not None:
+            for create in changes.creates:
+                yield RowResult(model, "new", create.key, create.row,
+                                {f: (None, v) for f, v in create.new.items()})
+            for update in changes.updates:
+                old, new = update.old, update.new
+                yield RowResult(model, "update", update.key, update.row,
+                                {f: (old[f], new[f]) for f in update.changed})
+            for delete in changes.deletes:
+                row = self.flagged.get(self.fold_key(delete.key))
+                yield RowResult(model, "delete", delete.key, row,
+                                {f: (v, None) for f, v in delete.old.items()},
+                                reason=None if row is None else "for_delete")
+        yield from self.skips
+        for error in self.errors:
+            if error.row is not None:
+                key = error.key if isinstance(error.key, tuple) else (
+                    () if error.key is None else (error.key,))
+                yield RowResult(model, "error", key, error.row, error=str(error))
 
     def _count(self, name: str) -> int:
         return self.changes.counts()[name] if self.changes is not None else 0
@@ -62,6 +98,7 @@ class ModelResult:
             "warnings": list(self.warnings),
             "seconds": round(self.seconds, 3),
             "versions": self.versions,
+            "engine": self.engine,
         }
         if changes and self.changes is not None:
             data["changes"] = [change_as_dict(c) for c in self.changes]
@@ -81,6 +118,10 @@ class Result:
     error: SynclineError | None = None
     #: the ``transaction`` row of the versions this run wrote (None: it wrote none)
     transaction_id: int | None = None
+
+    def rows(self, model: str) -> Iterator[RowResult]:
+        """Each row's outcome for ``model`` (see :meth:`ModelResult.rows`)."""
+        return self.models[model].rows()
 
     @property
     def total_changes(self) -> int:

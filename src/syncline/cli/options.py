@@ -91,6 +91,12 @@ def run_options(func: F) -> F:
         click.option("--rejects", metavar="FILE",
                      help="CSV file for rows rejected with --on-error=skip; written only when"
                           " the run commits (never in a dry run)."),
+        click.option("--rows-out", metavar="FILE.jsonl",
+                     help="Write each row's outcome (new, update, delete, skip, error) as one"
+                          " JSON line; written only when the run commits (never in a dry"
+                          " run), never an input of the run."),
+        click.option("--report-skipped", is_flag=True,
+                     help="List unchanged rows too in the row results (--rows-out)."),
         click.option("--max-rejected", type=_RejectedLimitType(), default="10%",
                      show_default=True, metavar="N|P%",
                      help="With --on-error=skip: refuse the run (write nothing) when more"

@@ -62,13 +62,13 @@ class DiffEngine(Protocol):
 
 def choose_engine(plan: Plan, session: TargetSession, options: RunOptions) -> DiffEngine:
     """In the database for SQL targets; in memory where Python must see every target row
-    (a ``normalize_target`` hook, keys mode) or there is no table yet (the dry run of
-    ``--create-table``). ``--engine`` chooses, where the plan allows it."""
+    (a ``normalize_target`` or ``skip_row`` hook, keys mode) or there is no table yet (the
+    dry run of ``--create-table``). ``--engine`` chooses, where the plan allows it."""
     if session.is_assumed(plan.importer.table):
         return MemoryEngine()  # a dry run of --create-table: no table to stage against
     if options.engine != "auto":
         refuse_database_engine(plan.importer, options)
         return MemoryEngine() if options.engine == "memory" else DatabaseEngine()
-    if plan.importer.has_target_hook or options.keys is not None:
+    if plan.importer.has_target_hook or plan.importer.has_skip_hook or options.keys is not None:
         return MemoryEngine()
     return DatabaseEngine()

@@ -28,6 +28,7 @@ from syncline.engines.reading import (
     validated_batches,
 )
 from syncline.errors import RefusedRow, SynclineError
+from syncline.lifecycle import RowResult
 from syncline.options import RunOptions
 from syncline.targets import staging
 from syncline.targets.sql import TargetSession
@@ -116,6 +117,13 @@ def _compute(plan: Plan, session: TargetSession, options: RunOptions,
     if options.collect_changes:
         _read_back(plan, session, stage, changes, create=created > 0, update=updated > 0,
                    delete=deleted > 0)
+    if options.report_skipped and changes.unchanged:
+        normalize = [target_normalizer(plan.specs[k], plan.types) for k in importer.key]
+        for batch in session.fetch(staging.unchanged_rows(session, stage)):
+            for raw in batch:
+                key = tuple(n(v) for n, v in zip(normalize, raw[:-1], strict=True))
+                computed.skips.append(RowResult(importer.name, "skip", key, raw[-1],
+                                                reason="unchanged"))
     return computed, stage
 
 

@@ -25,6 +25,7 @@ from syncline.engines.reading import (
     validated_batches,
 )
 from syncline.errors import RefusedRow
+from syncline.lifecycle import RowResult, call_hook
 from syncline.options import RunOptions
 from syncline.targets import staging
 from syncline.targets.sql import TargetSession
@@ -51,11 +52,17 @@ class MemoryEngine:
             source_map = {k: v for k, v in source_map.items() if k in keep}
         target = read_target(plan, session, plan.keys, keep)
         allowed = plan.allowed(options)
+        unchanged: list[tuple[Key, int | None]] | None = [] if options.report_skipped else None
         computed.changes = diff(
             importer.name, plan.fields, importer.key, source_map, target,
             create=allowed.create, update=allowed.update, delete=allowed.delete,
             protected={key for batch in protected_batches(plan, computed) for key in batch},
+            unchanged=unchanged,
         )
+        if importer.has_skip_hook:
+            _skip_rows(plan, computed)
+        for key, row in unchanged or ():
+            computed.skips.append(RowResult(importer.name, "skip", key, row, reason="unchanged"))
         return computed
 
     def apply(self, plan: Plan, session: TargetSession, computed: Computed,
@@ -97,6 +104,23 @@ class MemoryEngine:
 
     def close(self) -> None:
         """Nothing held."""
+
+
+def _skip_rows(plan: Plan, computed: Computed) -> None:
+    """``skip_row(old, new)`` on each update: True moves it to unchanged (docs/lifecycle.md)."""
+    importer, changes = plan.importer, computed.changes
+    kept = []
+    for update in changes.updates:
+        skip = call_hook(importer.skip_row, "skip_row", update.old, update.new,
+                         model=importer.name, row=update.row, key=update.key)
+        if skip:
+            changes.unchanged += 1
+            computed.skips.append(RowResult(importer.name, "skip", update.key, update.row,
+                                            reason="skip_row"))
+        else:
+            kept.append(update)
+    changes.updates = kept
+    changes.updated = len(kept)
 
 
 def read_source(plan: Plan, options: RunOptions, progress: Callable[[int], None] | None = None

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from syncline.diff import ChangeSet, Key
 from syncline.errors import HookError, SynclineError
 from syncline.importer import Importer
+from syncline.lifecycle import RowResult
 from syncline.options import RunOptions
 from syncline.rejects import RejectSpool
 from syncline.sources.base import Source
@@ -25,8 +26,24 @@ class _LeftOut:
 
 
 LEFT_OUT = _LeftOut()
-#: what the hook made of a record: a record, LEFT_OUT, or the error
-Shaped = dict[str, Any] | HookError | _LeftOut
+
+
+@dataclass(frozen=True)
+class RowSkipped:
+    """A record ``before_row`` left out: counted as skipped, with the reason."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Flagged:
+    """A record ``for_delete`` flagged: its key's target record is deleted."""
+
+    record: dict[str, Any]
+
+
+#: what the hooks made of a record: a record, LEFT_OUT, skipped, flagged, or the error
+Shaped = dict[str, Any] | HookError | _LeftOut | RowSkipped | Flagged
 
 
 class Allowed(NamedTuple):
@@ -53,6 +70,10 @@ class Computed:
     #: rows read from the source (valid or not): the base of --max-rejected's percentage
     source_rows: int = 0
     warnings: list[str] = field(default_factory=list)
+    #: rows a hook left out (``before_row``) or called unchanged (``skip_row``)
+    skips: list[RowResult] = field(default_factory=list)
+    #: keys ``for_delete`` flagged (folded as the target matches them) -> source row
+    flagged: dict[Key, int] = field(default_factory=dict)
 
 
 @dataclass

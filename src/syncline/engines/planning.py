@@ -140,6 +140,7 @@ def resolve_types(types: TypeOptions, source: Source) -> tuple[TypeOptions, Type
 
 
 def refuse_database_engine(importer: Importer, options: RunOptions) -> None:
-    if options.engine == "database" and (importer.has_target_hook or options.keys is not None):
-        raise ConfigError("--engine database cannot run a normalize_target hook or keys"
-                          " mode: use --engine memory", model=importer.name)
+    if options.engine == "database" and (importer.has_target_hook or importer.has_skip_hook
+                                         or options.keys is not None):
+        raise ConfigError("--engine database cannot run a normalize_target or skip_row hook"
+                          " or keys mode: use --engine memory", model=importer.name)

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 from syncline.columns import column_coercer
 from syncline.diff import Key, Values
-from syncline.engines.plan import LEFT_OUT, Computed, Plan, Shaped
+from syncline.engines.plan import LEFT_OUT, Computed, Flagged, Plan, RowSkipped, Shaped
 from syncline.errors import CoercionError, HookError, KeyProblemError, SynclineError
 from syncline.faults import pause_point
+from syncline.lifecycle import RowResult
 from syncline.options import RunOptions
 from syncline.rejects import Rejected
 from syncline.types import source_coercer
@@ -90,6 +92,23 @@ def validated_batches(plan: Plan, options: RunOptions, computed: Computed,
                         break
         return good
 
+    key_coercers = [source_coercer(plan.specs[k], plan.key_types) for k in importer.key]
+
+    def flag(row: int, record: dict[str, Any]) -> SynclineError | None:
+        """Note the key of a record ``for_delete`` flagged; the error of a bad key."""
+        try:
+            key = tuple(c(record[k]) for c, k in zip(key_coercers, importer.key, strict=True))
+        except KeyError as exc:
+            return HookError(f"for_delete flagged a record without the key column {exc}",
+                             hook="for_delete", model=model, row=row, file=file)
+        except SynclineError as exc:
+            return exc
+        if any(part is None or part == "" for part in key):
+            return HookError("for_delete flagged a record with an empty key",
+                             hook="for_delete", model=model, row=row, file=file)
+        computed.flagged[plan.fold_key(key)] = row
+        return None
+
     count = 0
     def shaped(batch: list[tuple[int, tuple[Any, ...]]]) -> list[tuple[int, tuple[Any, ...]]]:
         """The hook's records as values in ``fields`` order; its failures are row errors."""
@@ -99,6 +118,15 @@ def validated_batches(plan: Plan, options: RunOptions, computed: Computed,
             if outcome is None:
                 outcome = shape_source(importer, names, row, raw, file)
             if outcome is LEFT_OUT:
+                continue
+            if isinstance(outcome, RowSkipped):
+                key = tuple(raw[at[k]] if k in at else None for k in importer.key)
+                computed.skips.append(RowResult(model, "skip", key, row, reason=outcome.reason))
+                continue
+            if isinstance(outcome, Flagged):
+                problem = flag(row, outcome.record)
+                if problem is not None:
+                    reject(problem, row, tuple(None if i is None else raw[i] for i in as_fields))
                 continue
             if isinstance(outcome, dict):
                 values = _carried(plan, outcome)
@@ -149,19 +177,43 @@ def validated_batches(plan: Plan, options: RunOptions, computed: Computed,
 
 def shape_source(importer: Any, names: Sequence[str], row: int, raw: tuple[Any, ...],
                  file: str | None) -> Shaped:
-    """``normalize_source`` on one source record; LEFT_OUT when it leaves the record out."""
+    """The per-row hooks on one source record, in their order (docs/lifecycle.md):
+    ``before_row`` (RowSkipped when it returns None), ``normalize_source`` (LEFT_OUT when
+    it returns None), ``for_delete`` (Flagged when it says True)."""
+    record: Any = dict(zip(names, raw, strict=True))
+    where = {"model": importer.name, "row": row, "file": file}
+    if importer.has_row_hooks:
+        try:
+            record = importer.before_row(record, importer.context)
+        except Exception as exc:  # the user's code: any failure is this row's error
+            return _hook_error("before_row", f"raised {type(exc).__name__}: {exc}", exc,
+                               **where)
+        if record is None:
+            return RowSkipped("before_row")
+        if not isinstance(record, Mapping):
+            return _hook_error("before_row", f"returned a {type(record).__name__}, not a"
+                               " record (a dict) or None", None, **where)
+        record = dict(record)
     try:
-        record = importer.normalize_source(dict(zip(names, raw, strict=True)))
+        record = importer.normalize_source(record)
     except Exception as exc:  # the user's code: any failure is this row's error
         return _hook_error("normalize_source", f"raised {type(exc).__name__}: {exc}", exc,
-                           model=importer.name, row=row, file=file)
+                           **where)
     if record is None:
         return LEFT_OUT
     if not isinstance(record, Mapping):
         return _hook_error("normalize_source", f"returned a {type(record).__name__}, not a"
-                           " record (a dict) or None", None, model=importer.name, row=row,
-                           file=file)
-    return record if isinstance(record, dict) else dict(record)
+                           " record (a dict) or None", None, **where)
+    shaped: dict[str, Any] = record if isinstance(record, dict) else dict(record)
+    if importer.has_row_hooks:
+        try:
+            flagged = importer.for_delete(shaped)
+        except Exception as exc:  # the user's code
+            return _hook_error("for_delete", f"raised {type(exc).__name__}: {exc}", exc,
+                               **where)
+        if flagged:
+            return Flagged(shaped)
+    return shaped
 
 
 def shape_target(importer: Any, fields: Sequence[str], values: tuple[Any, ...],
@@ -260,15 +312,16 @@ def _fmt(key: Key) -> str:
 def protected_batches(plan: Plan, computed: Computed, size: int = BATCH
                       ) -> Iterator[list[Key]]:
     """The keys of rejected rows, batch by batch, streamed from the spool (bounded memory;
-    a key may come twice)."""
+    a key may come twice), then those of the rows ``before_row`` left out: their target
+    records are left as they are, never updated nor deleted."""
     coercers = [source_coercer(plan.specs[k], plan.key_types) for k in plan.importer.key]
     batch: list[Key] = []
-    for rejected in computed.rejected:
-        if not rejected.values:
-            continue
+    keys = chain((tuple(r.values[i] for i in plan.key_index)
+                  for r in computed.rejected if r.values),
+                 (s.key for s in computed.skips if s.reason == "before_row"))
+    for given in keys:
         try:
-            key = tuple(c(rejected.values[i])
-                        for c, i in zip(coercers, plan.key_index, strict=True))
+            key = tuple(c(part) for c, part in zip(coercers, given, strict=True))
         except SynclineError:
             continue  # a key that cannot be read cannot match a target record
         if all(p not in (None, "") for p in key):

@@ -252,6 +252,14 @@ def updated_rows(stage: Stage) -> sa.Select[Any]:
             .where(d.c[OP] == "u"))
 
 
+def unchanged_rows(session: Session, stage: Stage) -> sa.Select[Any]:
+    """Key and row number of the staged rows equal to their target record."""
+    s, t = stage.table, stage.target
+    return (sa.select(*(s.c[k] for k in stage.key), s.c[ROW])
+            .select_from(s.join(t, _match(stage, s)))
+            .where(sa.not_(_differs(session, stage))).order_by(s.c[ROW]))
+
+
 def deleted_rows(stage: Stage) -> sa.Select[Any]:
     """The old values of the deletes."""
     d = _diff(stage)
