@@ -20,6 +20,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from syncline.errors import ConfigError
+
 TRANSACTION = "transaction"
 META = "transaction_meta"
 SUFFIX = "_version"
@@ -72,7 +74,16 @@ def meta_table(metadata: sa.MetaData) -> sa.Table:
 
 def version_table(live: sa.Table, metadata: sa.MetaData) -> sa.Table:
     """``<table>_version`` for the reflected live table ``live``: its columns copied as
-    Continuum's ColumnReflector copies them, the three version columns, its indexes."""
+    Continuum's ColumnReflector copies them, the three version columns, its indexes. A
+    live column named like one of the version columns is refused: the version table could
+    not hold both (nor could Continuum's)."""
+    clash = [c.name for c in live.columns if c.name in VERSION_COLUMNS]
+    if clash:
+        raise ConfigError(
+            f"table {live.name} has a column named {clash[0]}, as a version table's own column"
+            f" ({', '.join(VERSION_COLUMNS)}): its versions cannot be kept in"
+            f" {version_name(live.name)}; rename the column first", model=live.name,
+            field=clash[0])
     columns = []
     for column in live.columns:
         copy = sa.Column(column.name, column.type, primary_key=column.primary_key,
