@@ -27,14 +27,12 @@ from helpers import (
     live,
     make_tables,
     product,
-    products_importer,
     sync,
     table,
-    transactions,
     versions,
-    versions_of,
 )
 from syncline import Handler, Importer, IterableSource, RunOptions
+from syncline.options import RejectedLimit
 from syncline.versions.admin import enable
 from syncline.versions.catchup import catch_up
 from syncline.versions.history import record_history
@@ -71,3 +69,170 @@ def test_enable_refuses_a_column_named_like_a_version_column(
     no_traceback(done)
     assert "payment" in done.err and column in done.err, done.err
     assert not sa.inspect(versions_db.engine).has_table("payment_version")
+
+
+def test_enable_a_long_table_name(versions_db: VersionsDb, cli: Callable[..., Cli]) -> None:
+    """The index names ``ix_<table>_version_pk_transaction_id`` pass PostgreSQL's 63 and
+    MariaDB's 64 characters long before the table name does: either the versions are
+    enabled or the user reads a clear error, never an unexpected one."""
+    name = "t" * 40
+    metadata = sa.MetaData()
+    sa.Table(name, metadata, sa.Column("id", sa.Integer, primary_key=True),
+             sa.Column("v", sa.Integer))
+    metadata.create_all(versions_db.engine)
+    done = cli("versions", "enable", name, "--target", versions_db.url)
+    no_traceback(done)
+    assert done.code == 0, done
+    execute(versions_db, f"INSERT INTO {name} (id, v) VALUES (1, 1)")
+    done = cli("versions", "catch-up", name, "--target", versions_db.url, "--json")
+    assert done.code == 0, done
+    assert done.json["models"][name]["created"] == 1
+
+
+def test_enable_refuses_a_business_table_named_transaction(versions_db: VersionsDb,
+                                                          cli: Callable[..., Cli]) -> None:
+    """A point-of-sale database has its own ``transaction`` table (sales). Versions must
+    not take it for Continuum's: enable refuses, naming the table and what it lacks, and
+    no run ever writes a row into it."""
+    metadata = sa.MetaData()
+    sa.Table("transaction", metadata, sa.Column("id", sa.Integer, primary_key=True),
+             sa.Column("store", sa.String(10)), sa.Column("total", sa.Numeric(10, 2)))
+    metadata.create_all(versions_db.engine)
+    make_tables(versions_db)
+    done = cli("versions", "enable", "product", "--target", versions_db.url)
+    no_traceback(done)
+    assert done.code == 1, done
+    assert "transaction" in done.err and "issued_at" in done.err, done.err
+    assert not sa.inspect(versions_db.engine).has_table("product_version")
+
+
+# -- what a run writes ---------------------------------------------------------------------------
+@pytest.mark.parametrize("engine", ENGINES)
+def test_on_error_skip_versions_only_the_rows_written(db: VersionsDb, engine: str,
+                                                      tmp_path: Path) -> None:
+    """--on-error=skip: the target refuses a create and an update (a department that does
+    not exist); the versions are those of the rows written, not of the change set."""
+    execute(db, "INSERT INTO department (id, name) VALUES (1, 'fruit')")
+    if db.kind == "sqlite":
+        pytest.skip("SQLite does not enforce foreign keys without PRAGMA foreign_keys")
+    ledger = Ledger(db)
+    ledger.record(sync(db, [product("A1", "apple", 1, 1), product("A2", "pear", 2, 1)],
+                       engine))
+    rows = [product("A1", "apple", 10, 99),  # update refused
+            product("A2", "pear", 20, 1),    # update written
+            product("A3", "plum", 3, 99),    # create refused
+            product("A4", "fig", 4, 1)]      # create written
+    result = sync(db, rows, engine, on_error="skip", rejects=tmp_path / "rejects.csv",
+                  max_rejected=RejectedLimit.parse("100%"))
+    assert result.committed
+    model = result.models["product"]
+    assert (model.created, model.updated, model.rejected) == (1, 1, 2), model
+    ledger.record(result)
+    ledger.check()
+    assert [(v["upc"], v["operation_type"], v["qty"]) for v in versions(db)
+            if v["transaction_id"] == result.transaction_id] == [("A2", UPDATE, 20),
+                                                                ("A4", INSERT, 4)]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_keys_mode_versions_only_the_given_keys(db: VersionsDb, engine: str) -> None:
+    ledger = Ledger(db)
+    ledger.record(sync(db, [product("A1", "apple", 1), product("A2", "pear", 2),
+                            product("A3", "plum", 3)], engine))
+    rows = [product("A1", "apple", 10), product("A2", "pear", 20), product("A5", "kiwi", 5)]
+    result = sync(db, rows, "memory" if engine == "memory" else "auto",
+                  keys=[("A2",), ("A3",), ("A5",)])
+    ledger.record(result)
+    ledger.check()
+    assert sorted((v["upc"], v["operation_type"]) for v in versions(db)
+                  if v["transaction_id"] == result.transaction_id) == [
+        ("A2", UPDATE), ("A3", DELETE), ("A5", INSERT)]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("keep", ["first", "last"])
+def test_on_duplicate_versions_one_row_per_key(db: VersionsDb, engine: str, keep: str) -> None:
+    ledger = Ledger(db)
+    rows = [product("A1", "apple", 1), product("A1", "apple", 2), product("A2", "pear", 3),
+            product("A1", "apple", 4)]
+    result = sync(db, rows, engine, on_duplicate=keep)
+    ledger.record(result)
+    ledger.check()
+    assert [(v["upc"], v["qty"]) for v in versions(db)] == [
+        ("A1", 1 if keep == "first" else 4), ("A2", 3)]
+    assert live(db)["A1"]["qty"] == (1 if keep == "first" else 4)
+
+
+# -- tables whose importer key is not the primary key; composite keys ---------------------------
+def make_coded(db: VersionsDb) -> None:
+    metadata = sa.MetaData()
+    sa.Table("coded", metadata, sa.Column("id", sa.Integer, primary_key=True),
+             sa.Column("code", sa.String(20), nullable=False, unique=True),
+             sa.Column("v", sa.String(50)))
+    sa.Table("pair", metadata,
+             sa.Column("a", sa.String(10), primary_key=True),
+             sa.Column("b", sa.Integer, primary_key=True, autoincrement=False),
+             sa.Column("v", sa.String(50)))
+    metadata.create_all(db.engine)
+    enable(db.url, ["coded", "pair"])
+
+
+def versions_by(db: VersionsDb, name: str) -> list[tuple[Any, ...]]:
+    t = table(db, f"{name}_version")
+    with db.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.select(t).order_by(*t.primary_key.columns))]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_key_that_is_not_the_primary_key(versions_db: VersionsDb, engine: str) -> None:
+    """Importer key ``code``, primary key ``id`` (numbered by the database): the versions
+    carry ``id``, one per change, chains whole."""
+    db = versions_db
+    make_coded(db)
+
+    def run(rows: list[dict[str, Any]]) -> Any:
+        importer = Importer(table="coded", key=("code",), source=IterableSource(
+            rows, columns=["code", "v"]))
+        return Handler(target_url=db.url, importers=[importer]).run(
+            RunOptions(engine=engine, delete=True, allow_mass_delete=True))  # type: ignore[arg-type]
+
+    first = run([{"code": "x", "v": "1"}, {"code": "y", "v": "2"}, {"code": "z", "v": "3"}])
+    second = run([{"code": "x", "v": "1"}, {"code": "y", "v": "22"}, {"code": "w", "v": "4"}])
+    ids = {r["code"]: r["id"] for r in live(db, "coded").values()}
+    rows = versions(db, "coded")
+    assert len(rows) == 6, rows
+    by_tx: dict[int, list[tuple[Any, ...]]] = {}
+    for r in rows:
+        by_tx.setdefault(int(r["transaction_id"]), []).append(
+            (r["code"], r["operation_type"], r["v"]))
+    assert sorted(by_tx[first.transaction_id]) == [("x", 0, "1"), ("y", 0, "2"), ("z", 0, "3")]
+    assert sorted(by_tx[second.transaction_id]) == [("w", 0, "4"), ("y", 1, "22"),
+                                                   ("z", 2, "3")]
+    assert {r["id"] for r in rows if r["code"] == "w"} == {ids["w"]}
+    open_ = [(r["code"], r["operation_type"]) for r in rows if r["end_transaction_id"] is None]
+    assert sorted(open_) == [("w", 0), ("x", 0), ("y", 1), ("z", 2)]
+    assert catch_up(db.url, ["coded"]).models["coded"].changes.total == 0
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_composite_key(versions_db: VersionsDb, engine: str) -> None:
+    db = versions_db
+    make_coded(db)
+
+    def run(rows: list[tuple[str, int, str | None]]) -> Any:
+        importer = Importer(table="pair", key=("a", "b"), source=IterableSource(
+            [{"a": a, "b": b, "v": v} for a, b, v in rows], columns=["a", "b", "v"]))
+        return Handler(target_url=db.url, importers=[importer]).run(
+            RunOptions(engine=engine, delete=True, allow_mass_delete=True))  # type: ignore[arg-type]
+
+    first = run([("a", 1, "x"), ("a", 2, "y"), ("b", 1, None)])
+    second = run([("a", 1, "x"), ("a", 2, None), ("b", 2, "n")])
+    got = [(a, b, v, tx, end, op) for a, b, v, tx, end, op in versions_by(db, "pair")]
+    t1, t2 = first.transaction_id, second.transaction_id
+    assert got == [("a", 1, "x", t1, None, 0), ("a", 2, "y", t1, t2, 0),
+                   ("a", 2, None, t2, None, 1), ("b", 1, None, t1, t2, 0),
+                   ("b", 1, None, t2, None, 2), ("b", 2, "n", t2, None, 0)]
+    assert catch_up(db.url, ["pair"]).models["pair"].changes.total == 0
+    hist = record_history(db.url, "pair", ["a", "2"])
+    assert [v.operation for v in hist] == ["insert", "update"]
+    assert hist[1].changed == {"v": ("y", None)}

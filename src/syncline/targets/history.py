@@ -16,6 +16,7 @@ Only tables are described here; :mod:`syncline.versions` writes and reads them.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import sqlalchemy as sa
@@ -98,6 +99,19 @@ def version_table(live: sa.Table, metadata: sa.MetaData) -> sa.Table:
     table = sa.Table(name, metadata, *columns)
     key = [table.c[c.name] for c in live.primary_key.columns]
     if key:
-        sa.Index(f"ix_{name}_pk_transaction_id", *key, table.c[TX].desc())
-        sa.Index(f"ix_{name}_pk_validity", *key, table.c[TX], table.c[END_TX])
+        sa.Index(index_name(f"ix_{name}_pk_transaction_id"), *key, table.c[TX].desc())
+        sa.Index(index_name(f"ix_{name}_pk_validity"), *key, table.c[TX], table.c[END_TX])
     return table
+
+
+#: the longest identifier every supported database takes (PostgreSQL: 63, MariaDB: 64)
+MAX_NAME = 63
+
+
+def index_name(name: str) -> str:
+    """Continuum's index name, or — when it would pass :data:`MAX_NAME`, which the
+    servers refuse — its head and a hash of the whole (the same name on every database)."""
+    if len(name) <= MAX_NAME:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+    return f"{name[:MAX_NAME - 9]}_{digest}"
