@@ -236,3 +236,117 @@ def test_composite_key(versions_db: VersionsDb, engine: str) -> None:
     hist = record_history(db.url, "pair", ["a", "2"])
     assert [v.operation for v in hist] == ["insert", "update"]
     assert hist[1].changed == {"v": ("y", None)}
+
+
+# -- catch-up: hostile values, twice -----------------------------------------------------------
+HUGE = "é😀ß" * 6000  # 54 000 bytes of UTF-8: fits MariaDB's TEXT
+
+
+def make_odd(db: VersionsDb) -> sa.Table:
+    metadata = sa.MetaData()
+    odd = sa.Table("odd", metadata, sa.Column("id", sa.Integer, primary_key=True,
+                                              autoincrement=False),
+                   sa.Column("txt", sa.Text), sa.Column("f", sa.Float),
+                   sa.Column("n", sa.Numeric(12, 2)), sa.Column("at", sa.DateTime),
+                   sa.Column("ok", sa.Boolean), sa.Column("doc", sa.JSON),
+                   sa.Column("blob", sa.LargeBinary))
+    metadata.create_all(db.engine)
+    enable(db.url, ["odd"])
+    return odd
+
+
+def test_catch_up_twice_with_hostile_values_is_idempotent(versions_db: VersionsDb,
+                                                         cli: Callable[..., Cli]) -> None:
+    import datetime as dt
+    import decimal
+
+    db = versions_db
+    odd = make_odd(db)
+    values = [
+        {"id": 1, "txt": HUGE, "f": 0.1 + 0.2, "n": decimal.Decimal("1234567890.12"),
+         "at": dt.datetime(2024, 3, 31, 2, 30, 0, 123456), "ok": True,
+         "doc": {"a": [1, 2, {"b": "ü"}]}, "blob": b"\x00\xff\x00"},
+        {"id": 2, "txt": None, "f": None, "n": None, "at": None, "ok": None, "doc": None,
+         "blob": None},
+        {"id": 3, "txt": "", "f": -0.0, "n": decimal.Decimal("0.00"),
+         "at": dt.datetime(1970, 1, 1), "ok": False, "doc": [], "blob": b""},
+        {"id": 4, "txt": "'; DROP TABLE odd; --\x01\t\n\r", "f": 1e30,
+         "n": decimal.Decimal("-0.01"), "at": dt.datetime(2038, 1, 19, 3, 14, 8),
+         "ok": True, "doc": {"": None}, "blob": bytes(range(256))},
+    ]
+    with db.engine.begin() as conn:
+        conn.execute(odd.insert(), values)
+    first = cli("versions", "catch-up", "--target", db.url, "--json", "--runas", "ü")
+    assert first.code == 0, first
+    assert first.json["models"]["odd"]["created"] == 4
+    again = cli("versions", "catch-up", "--target", db.url, "--json")
+    assert again.code == 0, again
+    counts = again.json["models"]["odd"]
+    assert (counts["created"], counts["updated"], counts["deleted"]) == (0, 0, 0), counts
+    assert again.json["transaction_id"] is None
+    # one value changed behind syncline's back: one update version, the rest left alone
+    with db.engine.begin() as conn:
+        conn.execute(odd.update().where(odd.c.id == 1).values(txt=HUGE + "!"))
+    third = cli("versions", "catch-up", "odd", "--target", db.url, "--json", "--diff")
+    assert third.code == 0, third
+    counts = third.json["models"]["odd"]
+    assert (counts["created"], counts["updated"], counts["deleted"]) == (0, 1, 0), counts
+    rows = versions(db, "odd")
+    assert len(rows) == 5
+    assert [r["txt"] for r in rows if r["id"] == 1 and r["end_transaction_id"] is None] == [
+        HUGE + "!"]
+    hist = cli("history", "odd", "1", "--target", db.url, "--json")
+    assert hist.code == 0, hist
+    assert [v["operation"] for v in hist.json["versions"]] == ["insert", "update"]
+    assert list(hist.json["versions"][1]["changed"]) == ["txt"]
+    assert hist.json["versions"][0]["user"] == "ü"
+
+
+# -- history ----------------------------------------------------------------------------------
+def test_history_of_unknown_key_table_and_bad_key(db: VersionsDb,
+                                                  cli: Callable[..., Cli]) -> None:
+    sync(db, [product("A1", "apple", 1)])
+    done = cli("history", "product", "nope", "--target", db.url)
+    assert done.code == 0 and "no versions" in done.out, done
+    done = cli("history", "product", "nope", "--target", db.url, "--json")
+    assert done.code == 0 and done.json["versions"] == [], done
+    for args in (("history", "nosuch", "1"), ("history", "department", "1"),
+                 ("history", "product", "A1", "extra"), ("history", "product_version", "A1"),
+                 ("history", "transaction", "1")):
+        done = cli(*args, "--target", db.url)
+        no_traceback(done)
+        assert done.code != 0, (args, done)
+    done = cli("history", "nosuch", "1", "--target", db.url, "--json")
+    no_traceback(done)
+    assert done.code != 0 and done.json["error"], done
+
+
+def test_history_when_the_transaction_table_is_gone(db: VersionsDb,
+                                                    cli: Callable[..., Cli]) -> None:
+    sync(db, [product("A1", "apple", 1)])
+    with db.engine.begin() as conn:
+        table(db, "transaction_meta").drop(conn)
+        table(db, "transaction").drop(conn)
+    done = cli("history", "product", "A1", "--target", db.url)
+    no_traceback(done)
+    assert done.code == 1 and "transaction" in done.err, done
+
+
+# -- a version table whose transaction table is gone ---------------------------------------------
+def test_a_version_table_without_transaction_table_is_not_silently_skipped(
+        db: VersionsDb, tmp_path: Path) -> None:
+    """``product_version`` is there, ``transaction`` is not (dropped by hand, or by a
+    downgrade of syncline's branch while it was empty). The docs say a table with a
+    ``<table>_version`` sibling is versioned: a run must not change it without versions and
+    without a word — it fails before writing, naming the missing table."""
+    with db.engine.begin() as conn:
+        table(db, "transaction_meta").drop(conn)
+        table(db, "transaction").drop(conn)
+    with pytest.raises(Exception, match="transaction") as raised:
+        sync(db, [product("A1", "apple", 1)])
+    assert "Traceback" not in str(raised.value)
+    assert live(db) == {}
+    assert versions(db) == []
+    # --no-versions is the way out, with its warning
+    done = sync(db, [product("A1", "apple", 1)], versions=False)
+    assert done.committed and any("--no-versions" in w for w in done.models["product"].warnings)
