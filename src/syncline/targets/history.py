@@ -44,14 +44,16 @@ def version_name(table: str) -> str:
     return f"{table}{SUFFIX}"
 
 
-def transaction_table(metadata: sa.MetaData, existing: sa.Table | None = None) -> sa.Table:
+def transaction_table(metadata: sa.MetaData, existing: sa.Table | None = None, *,
+                      sequence: bool = True) -> sa.Table:
     """``transaction``, as Continuum's ``Transaction`` model with ``remote_addr`` and a
     ``user_id`` (a string, for ``--runas``). Given the ``existing`` table (reflected), only
     the columns it has, with its ``user_id`` type: the id still comes from the sequence
-    where the database has sequences, as Continuum takes it."""
+    where the database has sequences, as Continuum takes it — unless ``sequence`` is False
+    (an existing table numbered by AUTO_INCREMENT or an identity, with no such sequence)."""
+    numbering = [sa.Sequence("transaction_id_seq")] if sequence else []
     columns: list[sa.Column[Any]] = [
-        sa.Column("id", _id_type(), sa.Sequence("transaction_id_seq"), primary_key=True,
-                  autoincrement=True),
+        sa.Column("id", _id_type(), *numbering, primary_key=True, autoincrement=True),
         sa.Column("remote_addr", sa.String(50)),
         sa.Column("issued_at", sa.DateTime),
         sa.Column("user_id", existing.c["user_id"].type

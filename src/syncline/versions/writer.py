@@ -108,7 +108,12 @@ class VersionWriter:
                 raise ConfigError(f"table {history.TRANSACTION} has no user_id column:"
                                   " cannot record --runas")
             values["user_id"] = self.who.user
-        table = history.transaction_table(sa.MetaData(), tx)
+        # the id from the sequence where there is one (Continuum's); a table another tool
+        # made may be numbered by AUTO_INCREMENT (MariaDB) or an identity instead
+        conn = session.conn
+        numbered = conn.dialect.supports_sequences and sa.inspect(conn).has_sequence(
+            "transaction_id_seq")
+        table = history.transaction_table(sa.MetaData(), tx, sequence=numbered)
         result = session.conn.execute(table.insert().values(values))
         inserted = result.inserted_primary_key
         assert inserted is not None
