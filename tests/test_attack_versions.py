@@ -398,3 +398,51 @@ def test_a_version_column_narrower_than_the_live_one(db: VersionsDb) -> None:
     assert not raised.value.result.committed  # type: ignore[attr-defined]
     assert live(db)["A1"]["name"] == "apple"
     ledger.check()
+
+
+# -- an application writes while a versioned run applies (RELIABILITY 18) -------------------------
+@pytest.mark.parametrize("engine", ENGINES)
+def test_an_application_edit_during_the_run(db: VersionsDb, engine: str,
+                                            tmp_path: Path) -> None:
+    """The run has read; the application then changes a synced field of a row the run will
+    update (A2), a synced field of a row the run leaves alone (A1) and the unsynced note of
+    a row the run updates (A3). Whatever the run then does — commit or refuse — the version
+    rows hold exactly the rows it changed, with the values the table then holds."""
+    if db.kind == "sqlite":
+        pytest.skip("SQLite: the application waits for the run's write lock")
+    from helpers import start_paused, write_csv
+
+    ledger = Ledger(db)
+    ledger.record(sync(db, [product("A1", "apple", 1), product("A2", "pear", 2),
+                            product("A3", "plum", 3)]))
+    header = ["upc", "name", "qty"]
+    source = write_csv(tmp_path / "v2.csv", header, [["A1", "apple", 1], ["A2", "pear", 20],
+                                                     ["A3", "plum", 30]])
+    args = ["sync", str(source), db.url, "--table", "product", "--key", "upc",
+            "--engine", engine, "--json", "--runas", "run"]
+    child = start_paused(args, tmp_path, "after_read", seconds="3")
+    app = sa.create_engine(db.url)
+    try:
+        with app.begin() as conn:
+            conn.execute(sa.text("UPDATE product SET qty = 200 WHERE upc = 'A2'"))
+            conn.execute(sa.text("UPDATE product SET qty = 100 WHERE upc = 'A1'"))
+            conn.execute(sa.text("UPDATE product SET note = 'app' WHERE upc = 'A3'"))
+    finally:
+        app.dispose()
+    out, err = child.communicate(timeout=120)
+    rows = live(db)
+    if child.returncode == 0:
+        import json as _json
+
+        result = _json.loads(out.strip().splitlines()[-1])
+        ledger.record(result)
+        assert rows["A1"]["qty"] == 100  # the application's edit of a row the run left alone
+        assert rows["A3"]["note"] == "app"  # the application's own column is never lost
+        for version in versions(db):  # what the run changed: versions hold the table's values
+            if version["transaction_id"] == result["transaction_id"]:
+                assert {k: version[k] for k in ("name", "qty", "note")} == {
+                    k: rows[version["upc"]][k] for k in ("name", "qty", "note")}, (version, rows)
+    else:  # refused: nothing of the run, the application's edits kept
+        assert rows["A2"]["qty"] == 200 and rows["A3"]["qty"] == 3, (out, err)
+        assert "transient" in err or "changed" in err or "another" in err, err
+    ledger.check()
