@@ -62,6 +62,8 @@ class ProjectConfig:
     target_from: str | None = None
     #: named source systems: name -> URL (None where its variable is unset)
     sources: dict[str, str | None] = field(default_factory=dict)
+    #: source system name -> the variable its url_env names (where it gives one)
+    source_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def root(self) -> Path:
@@ -74,6 +76,11 @@ class ProjectConfig:
             return given
         if self.target_url:
             return self.target_url
+        if self.target_from is not None and self.target_from.startswith("url_env "):
+            variable = self.target_from.removeprefix("url_env ")
+            raise ConfigError(f"{command}: no target: the environment variable {variable}"
+                              f" that [target] url_env names in {self.path or FILE} is not set"
+                              " (or empty): set it, or pass --target URL")
         where = f" ({self.path} has no [target] url)" if self.path is not None else ""
         raise ConfigError(f"{command}: no target: pass --target URL, set {TARGET_ENV}, or"
                           f" give [target] url or url_env in {FILE}{where}")
@@ -86,7 +93,10 @@ class ProjectConfig:
                               f" (sources: {known})")
         url = self.sources[name]
         if not url:
-            raise ConfigError(f"source system {name!r}: its url_env variable is not set")
+            variable = self.source_env.get(name, "")
+            raise ConfigError(f"source system {name!r}: the environment variable {variable}"
+                              f" that [sources.{name}] url_env names in {self.path or FILE}"
+                              " is not set (or empty)")
         return url
 
     def as_dict(self) -> dict[str, Any]:
@@ -177,16 +187,20 @@ def _parse(path: Path | None, data: dict[str, Any], env: Mapping[str, str]) -> P
     sources_data = data.get("sources", {})
     if not isinstance(sources_data, dict):
         raise _bad(path, "sources", "must be a table of source systems ([sources.NAME])")
-    sources = {}
+    sources: dict[str, str | None] = {}
+    source_env: dict[str, str] = {}
     for source_name, entry in sources_data.items():
         if not isinstance(entry, dict):
             raise _bad(path, f"sources.{source_name}", "must be a table with url or url_env")
-        sources[source_name] = _url(path, f"sources.{source_name}", entry, env)[0]
+        sources[source_name], where = _url(path, f"sources.{source_name}", entry, env)
+        if where is not None and where.startswith("url_env "):
+            source_env[source_name] = where.removeprefix("url_env ")
     return ProjectConfig(
         path=None if path is None else path.resolve(), name=name, prefix=prefix,
         models=_names(path, data, "models"), handlers=_names(path, data, "handlers"),
         runas=text["runas"], migrations=None if migrations is None else (root / migrations),
-        target_url=target_url, target_from=target_from, sources=sources)
+        target_url=target_url, target_from=target_from, sources=sources,
+        source_env=source_env)
 
 
 def _text(path: Path | None, data: dict[str, Any], key: str) -> str | None:

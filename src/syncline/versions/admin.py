@@ -52,8 +52,19 @@ def enable(url: str | sa.Engine, tables: Sequence[str]) -> list[str]:
                 if not live.primary_key.columns:
                     raise ConfigError(f"versions enable: table {name} has no primary key;"
                                       " versions are kept by it (add one first)", model=name)
+                longest = conn.dialect.max_identifier_length
+                if len(history.version_name(name)) > longest:
+                    raise ConfigError(
+                        f"versions enable: table {name}'s version table name"
+                        f" {history.version_name(name)} is longer than the {longest}"
+                        f" characters {conn.dialect.name} allows (rename the table)",
+                        model=name)
                 if history.version_name(name) not in existing:
                     wanted.append(history.version_table(live, metadata))
+            for name, needed in ((history.TRANSACTION, ("id", "issued_at")),
+                                 (history.META, (history.TX, "key", "value"))):
+                if name in existing:
+                    _require_layout(conn, name, needed)
             if history.TRANSACTION not in existing:
                 wanted.insert(0, history.transaction_table(metadata))
             if history.META not in existing:
@@ -64,6 +75,19 @@ def enable(url: str | sa.Engine, tables: Sequence[str]) -> list[str]:
             return [t.name for t in wanted]
     finally:
         target.close()
+
+
+def _require_layout(conn: sa.Connection, name: str, needed: Sequence[str]) -> None:
+    """An existing ``transaction`` or ``transaction_meta`` table must be Continuum's: a
+    table of another system with that name (a point of sale's sales) is never written to."""
+    have = {c["name"] for c in sa.inspect(conn).get_columns(name)}
+    lacking = [c for c in needed if c not in have]
+    if lacking:
+        raise ConfigError(
+            f"versions enable: the target has a table {name} that is not a version"
+            f" transaction table (it lacks {', '.join(lacking)}, which SQLAlchemy-Continuum's"
+            f" {name} has): versions cannot be kept in this database schema while another"
+            " table holds that name; nothing was created")
 
 
 def status(url: str | sa.Engine) -> list[TableVersions]:

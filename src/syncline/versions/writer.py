@@ -49,15 +49,22 @@ def machine_address() -> str:
 
 
 def is_versioned(session: TargetSession, table: str) -> bool:
-    """A table is versioned when it has a ``<table>_version`` sibling (and the
-    ``transaction`` table exists)."""
-    return (session.has_table(history.version_name(table))
-            and session.has_table(history.TRANSACTION))
+    """A table is versioned when it has a ``<table>_version`` sibling (the ``transaction``
+    table it needs is :func:`require_version_columns`'s to check: a missing one is an
+    error, never a silent run without versions)."""
+    return session.has_table(history.version_name(table))
 
 
 def require_version_columns(session: TargetSession, table: str) -> None:
     """Refuse, before anything is written, a version table that lacks columns of the live
-    table (it was not migrated with it): its versions could not hold the records."""
+    table (it was not migrated with it): its versions could not hold the records. So is
+    a version table without the ``transaction`` table its rows point at."""
+    if not session.has_table(history.TRANSACTION):
+        raise ConfigError(
+            f"table {table} keeps versions ({history.version_name(table)}), but the table"
+            f" {history.TRANSACTION} is missing: `syncline versions enable {table}` or"
+            " `syncline db upgrade` makes it; or run with --no-versions; nothing was"
+            " written", model=table)
     live = session.table(table)
     versions = session.table(history.version_name(table))
     missing = [c for c in live.c.keys() if c not in versions.c]
@@ -101,7 +108,12 @@ class VersionWriter:
                 raise ConfigError(f"table {history.TRANSACTION} has no user_id column:"
                                   " cannot record --runas")
             values["user_id"] = self.who.user
-        table = history.transaction_table(sa.MetaData(), tx)
+        # the id from the sequence where there is one (Continuum's); a table another tool
+        # made may be numbered by AUTO_INCREMENT (MariaDB) or an identity instead
+        conn = session.conn
+        numbered = conn.dialect.supports_sequences and sa.inspect(conn).has_sequence(
+            "transaction_id_seq")
+        table = history.transaction_table(sa.MetaData(), tx, sequence=numbered)
         result = session.conn.execute(table.insert().values(values))
         inserted = result.inserted_primary_key
         assert inserted is not None
