@@ -25,13 +25,11 @@ from syncline.faults import pause_point
 from syncline.lifecycle import RowResult
 from syncline.options import RunOptions
 from syncline.rejects import Rejected
+from syncline.sources.base import BATCH  # rows (and keys of rejected rows) at a time
 from syncline.types import source_coercer
 
 #: row errors kept as objects; beyond this they are only counted
 ERRORS_KEPT = 1000
-#: keys of rejected rows handed on at a time
-BATCH = 10_000
-
 @dataclass
 class Block:
     """A batch of valid rows, column by column (rows and keys are derived on demand)."""

@@ -47,7 +47,7 @@ from syncline.errors import (
     SourceError,
     SourceParseError,
 )
-from syncline.sources.base import Batch, SourceColumn
+from syncline.sources.base import BATCH, Batch, SourceColumn
 
 __all__ = ["CsvSource"]
 
@@ -94,7 +94,7 @@ class CsvSource:
         *,
         encoding: str = "utf-8",
         delimiter: str = ",",
-        batch_size: int = 10_000,
+        batch_size: int = BATCH,
         allow_no_final_newline: bool = False,
     ) -> None:
         self.name = os.fspath(path)
