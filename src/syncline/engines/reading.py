@@ -30,6 +30,8 @@ from syncline.types import source_coercer
 
 #: row errors kept as objects; beyond this they are only counted
 ERRORS_KEPT = 1000
+
+
 @dataclass
 class Block:
     """A batch of valid rows, column by column (rows and keys are derived on demand)."""
