@@ -23,7 +23,7 @@ import csv
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
@@ -192,12 +192,13 @@ RowsReader = tuple[list[str], Iterator[tuple[int, Sequence[Any]]]]
 
 
 def _read_csv(target: FileTarget) -> RowsReader:
-    handle = target.path.open(newline="", encoding="utf-8")
-    reader = csv.reader(handle)
-    names = next(reader, [])
+    with target.path.open(newline="", encoding="utf-8") as handle:
+        names = next(csv.reader(handle), [])
 
     def rows() -> Iterator[tuple[int, Sequence[Any]]]:
-        with handle:
+        with target.path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle)
+            next(reader, None)
             for row in reader:
                 yield reader.line_num, [None if v == "" else v for v in row]
 
@@ -228,18 +229,24 @@ def _read_jsonl(target: FileTarget) -> RowsReader:
 
 def _read_xlsx(target: FileTarget) -> RowsReader:
     openpyxl = require_extra("openpyxl", "xlsx")
-    book = openpyxl.load_workbook(target.path, read_only=True, data_only=True)
-    sheet = book.worksheets[0]
-    cells = sheet.iter_rows(values_only=True)
-    names = [str(n) for n in next(cells, ()) if n is not None]
 
-    def rows() -> Iterator[tuple[int, Sequence[Any]]]:
+    def sheet_rows() -> Generator[tuple[Any, ...], None, None]:
+        book = openpyxl.load_workbook(target.path, read_only=True, data_only=True)
         try:
-            for line, row in enumerate(cells, start=2):
-                if any(v is not None for v in row):
-                    yield line, row
+            yield from book.worksheets[0].iter_rows(values_only=True)
         finally:
             book.close()
+
+    header = sheet_rows()
+    names = [str(n) for n in next(header, ()) if n is not None]
+    header.close()
+
+    def rows() -> Iterator[tuple[int, Sequence[Any]]]:
+        cells = sheet_rows()
+        next(cells, None)
+        for line, row in enumerate(cells, start=2):
+            if any(v is not None for v in row):
+                yield line, row
 
     return names, rows()
 
