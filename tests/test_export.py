@@ -5,11 +5,14 @@ from __future__ import annotations
 import csv
 import json
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 import sqlalchemy as sa
@@ -346,3 +349,121 @@ def test_postgresql_table_to_csv(pg_engine: sa.Engine, table_name: str,
         assert read_csv(dest)[1]["price"] == "13.00"
     finally:
         drop_table(pg_engine, table_name)
+
+
+# -- a target that is a web API (examples/syncline_examples/webapi.py) ---------------------
+class FlakyApi:
+    """Records by key behind GET/PUT/DELETE; fails requests as told."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, dict[str, Any]] = {}
+        #: per "METHOD key": answers to give before the request succeeds (e.g. [503, 429])
+        self.failures: dict[str, list[int]] = {}
+        #: "METHOD key" that always fail with 500
+        self.broken: set[str] = set()
+        self.requests: list[str] = []
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _answer(self, status: int, body: bytes = b"") -> None:
+                self.send_response(status)
+                if status == 429:
+                    self.send_header("Retry-After", "0")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _change(self, method: str) -> None:
+                key = unquote(self.path.removeprefix("/records/"))
+                name = f"{method} {key}"
+                api.requests.append(name)
+                size = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(size)
+                if name in api.broken:
+                    return self._answer(500)
+                pending = api.failures.get(name)
+                if pending:
+                    return self._answer(pending.pop(0))
+                if method == "PUT":
+                    api.records[key] = json.loads(body)
+                    return self._answer(200)
+                if api.records.pop(key, None) is None:
+                    return self._answer(404)
+                return self._answer(204)
+
+            def do_GET(self) -> None:
+                api.requests.append("GET")
+                self._answer(200, json.dumps(list(api.records.values())).encode())
+
+            def do_PUT(self) -> None:
+                self._change("PUT")
+
+            def do_DELETE(self) -> None:
+                self._change("DELETE")
+
+        return Handler
+
+
+@pytest.fixture
+def api() -> Iterator[FlakyApi]:
+    flaky = FlakyApi()
+    flaky.thread.start()
+    try:
+        yield flaky
+    finally:
+        flaky.server.shutdown()
+        flaky.server.server_close()
+        flaky.thread.join(timeout=10)
+
+
+def run_api(api: FlakyApi, records: list[dict[str, Any]], **options: Any) -> Any:
+    from syncline import Importer, IterableSource, RunOptions, TargetHandler
+    from syncline_examples.webapi import WebApiTarget
+
+    importer = Importer(table="products", key=("upc",), source=IterableSource(records))
+    target = WebApiTarget(api.url, attempts=4, backoff=0.01)
+    return TargetHandler(importer, target).run(RunOptions(**options))
+
+
+def test_web_api_target_retries_and_converges(api: FlakyApi) -> None:
+    from syncline import PartlyAppliedError
+
+    records = [{"upc": f"k{n}", "name": f"item {n}", "qty": n} for n in range(6)]
+    api.failures = {"PUT k1": [503, 429], "PUT k4": [502]}
+    result = run_api(api, records)
+    assert result.committed and result.models["products"].created == 6
+    assert api.records == {r["upc"]: r for r in records}
+    assert api.requests.count("PUT k1") == 3 and api.requests.count("PUT k4") == 2
+    # a dry run sends no change
+    api.requests.clear()
+    changed = [*records[:3], {"upc": "k3", "name": "item 3", "qty": 30}, records[4]]
+    assert run_api(api, changed, dry_run=True, delete=True).models["products"].updated == 1
+    assert api.requests == ["GET"]
+    # one change keeps failing: the run fails and says exactly what was applied
+    api.broken = {"PUT k3"}
+    changed.append({"upc": "k9", "name": "new", "qty": 9})
+    with pytest.raises(PartlyAppliedError) as failed:
+        run_api(api, changed, delete=True)
+    assert failed.value.applied == {"created": [["k9"]], "updated": [], "deleted": []}
+    assert "cannot roll back" in str(failed.value)
+    assert not failed.value.result.committed
+    assert "k9" in api.records and api.records["k3"]["qty"] == 3 and "k5" in api.records
+    # the API is fixed: running again sends only what is still different, and converges
+    api.broken = set()
+    api.requests.clear()
+    again = run_api(api, changed, delete=True).models["products"]
+    assert (again.created, again.updated, again.deleted) == (0, 1, 1)
+    assert api.requests == ["GET", "PUT k3", "DELETE k5"]
+    assert api.records == {r["upc"]: r for r in changed}
+    assert run_api(api, changed, delete=True).models["products"].unchanged == 6
