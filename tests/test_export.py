@@ -285,6 +285,20 @@ def test_unknown_format_and_missing_extra_are_clear_errors(
     assert not (tmp_path / "p.xlsx").exists()
 
 
+def test_row_errors_write_nothing(shop: tuple[sa.Engine, sa.Table], tmp_path: Path) -> None:
+    engine, _ = shop
+    dest = tmp_path / "products.csv"
+    export(engine, dest)
+    before = dest.read_bytes()
+    with engine.begin() as conn:  # SQLite stores anything in an INTEGER column
+        conn.execute(sa.text("UPDATE products SET qty = 'many' WHERE upc = 'a1'"))
+    data = export(engine, dest, expect=1)
+    assert data["error"]["type"] == "RowErrors" and data["error"]["field"] == "qty"
+    assert "rejected rows are never dropped silently" in export(
+        engine, dest, "--on-error=skip", expect=1)["error"]["message"]
+    assert dest.read_bytes() == before
+
+
 def test_a_file_that_is_not_an_export_is_refused(shop: tuple[sa.Engine, sa.Table],
                                                  tmp_path: Path) -> None:
     engine, _ = shop

@@ -227,6 +227,11 @@ def _keyed(records: Iterator[Values], key_index: tuple[int, ...]
 def _judge(plan: Plan, computed: Computed, options: RunOptions, model: ModelResult) -> None:
     """Row errors, then the guards, as :class:`~syncline.handler.Handler` judges them."""
     errors = computed.errors
+    if computed.rejected and options.on_error == "skip":
+        raise ConfigError(f"{plan.importer.name}: {len(computed.rejected)} row(s) rejected;"
+                          " --on-error=skip needs a rejects file, which an export does not"
+                          " write yet: rejected rows are never dropped silently; nothing was"
+                          " written", model=plan.importer.name)
     if errors and (options.on_error == "abort" or computed.fatal):
         total = computed.error_count
         raise RowErrors(f"{total} row error(s); nothing was written (first: {errors[0]})",
