@@ -248,6 +248,15 @@ def test_formula_cells_are_neutralised(sqlite_engine: sa.Engine, tmp_path: Path,
     assert row["qty"] in ("-5", -5) and row["price"] in ("-1.50", -1.5)
 
 
+def test_a_value_the_format_cannot_hold_leaves_the_file(sqlite_engine: sa.Engine,
+                                                        tmp_path: Path) -> None:
+    make_products(sqlite_engine, "products", [("k", "bell \x07", None, None, None, None, None)])
+    dest = tmp_path / "products.xlsx"
+    data = export(sqlite_engine, dest, expect=1)
+    assert data["error"]["type"] == "OutputError" and not dest.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["target.db"]  # no temporary file left
+
+
 def test_dest_that_is_the_source_is_refused(tmp_path: Path) -> None:
     source = tmp_path / "products.csv"
     source.write_text("upc,name\na1,Apple\n", encoding="utf-8")

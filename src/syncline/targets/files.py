@@ -154,6 +154,10 @@ class FileTarget:
             self.rollback()
             raise OutputError(f"cannot write {self.name}: {exc.strerror or exc}; the file"
                               " is as it was", file=self.name) from exc
+        except ValueError as exc:  # a value the format cannot hold (control characters)
+            self.rollback()
+            raise OutputError(f"cannot write {self.name}: {exc}; the file is as it was",
+                              file=self.name) from exc
 
     def rollback(self) -> None:
         if self._temp is not None:
@@ -352,8 +356,15 @@ def _write_xlsx(target: FileTarget, model: TargetModel, rows: list[Values],
     sheet.append(list(model.fields))
     specs = [model.specs[f] for f in model.fields]
     escape = target.escape_formulas
+    illegal = require_extra("openpyxl.utils.exceptions", "xlsx").IllegalCharacterError
     for values in rows:
-        sheet.append([_xlsx_value(v, s, escape) for v, s in zip(values, specs, strict=True)])
+        try:
+            sheet.append([_xlsx_value(v, s, escape)
+                          for v, s in zip(values, specs, strict=True)])
+        except illegal as exc:
+            key = tuple(values[i] for i in model.key_index)
+            raise ValueError(f"record {key!r} holds a control character an XLSX cell cannot"
+                             " hold") from exc
     pause_point("mid_export")
     book.save(handle)
 
