@@ -35,7 +35,7 @@ def test_start_up_does_not_import_sqlalchemy() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-@pytest.mark.parametrize("command", [[], ["sync"], ["import"], ["db"], ["new"]])
+@pytest.mark.parametrize("command", [[], ["sync"], ["export"], ["import"], ["db"], ["new"]])
 def test_every_command_has_help_with_exit_codes(command: list[str]) -> None:
     proc = run_cli(*command, "--help", check=True)
     assert "Usage: syncline" in proc.stdout

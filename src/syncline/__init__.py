@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         HookError,
         KeyProblemError,
         OutputError,
+        PartlyAppliedError,
         RowErrors,
         SourceDecodeError,
         SourceError,
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
         TransientSourceError,
         TransientTargetError,
     )
+    from syncline.exporting import TargetHandler
     from syncline.handler import Handler
     from syncline.importer import Importer
     from syncline.options import RejectedLimit, RunOptions
@@ -37,19 +39,23 @@ if TYPE_CHECKING:
     from syncline.sources.csv import CsvSource
     from syncline.sources.memory import IterableSource
     from syncline.sources.sql import SqlSource
+    from syncline.targets.files import FileTarget
+    from syncline.targets.protocol import Applied, Target, TargetCapabilities, TargetModel
     from syncline.targets.sql import SqlTarget
     from syncline.types import ColumnSpec, TypeOptions
 
 # Names are imported on first use, so that `syncline --version` does not pay for SQLAlchemy.
 _WHERE = {
     "AlreadyRunningError": "syncline.errors",
+    "Applied": "syncline.targets.protocol",
     "ChangeSet": "syncline.diff",
     "CoercionError": "syncline.errors",
-    "CsvSource": "syncline.sources.csv",
     "ColumnSpec": "syncline.types",
     "ConfigError": "syncline.errors",
     "Create": "syncline.diff",
+    "CsvSource": "syncline.sources.csv",
     "Delete": "syncline.diff",
+    "FileTarget": "syncline.targets.files",
     "GuardError": "syncline.errors",
     "Handler": "syncline.handler",
     "HeaderError": "syncline.errors",
@@ -57,10 +63,11 @@ _WHERE = {
     "Importer": "syncline.importer",
     "IterableSource": "syncline.sources.memory",
     "KeyProblemError": "syncline.errors",
-    "OutputError": "syncline.errors",
     "ModelResult": "syncline.result",
-    "Result": "syncline.result",
+    "OutputError": "syncline.errors",
+    "PartlyAppliedError": "syncline.errors",
     "RejectedLimit": "syncline.options",
+    "Result": "syncline.result",
     "RowErrors": "syncline.errors",
     "RunOptions": "syncline.options",
     "SourceDecodeError": "syncline.errors",
@@ -69,7 +76,11 @@ _WHERE = {
     "SqlSource": "syncline.sources.sql",
     "SqlTarget": "syncline.targets.sql",
     "SynclineError": "syncline.errors",
+    "Target": "syncline.targets.protocol",
+    "TargetCapabilities": "syncline.targets.protocol",
     "TargetError": "syncline.errors",
+    "TargetHandler": "syncline.exporting",
+    "TargetModel": "syncline.targets.protocol",
     "TransientError": "syncline.errors",
     "TransientSourceError": "syncline.errors",
     "TransientTargetError": "syncline.errors",
@@ -89,6 +100,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AlreadyRunningError",
+    "Applied",
     "ChangeSet",
     "CoercionError",
     "ColumnSpec",
@@ -96,6 +108,7 @@ __all__ = [
     "Create",
     "CsvSource",
     "Delete",
+    "FileTarget",
     "GuardError",
     "Handler",
     "HeaderError",
@@ -105,6 +118,7 @@ __all__ = [
     "KeyProblemError",
     "ModelResult",
     "OutputError",
+    "PartlyAppliedError",
     "RejectedLimit",
     "Result",
     "RowErrors",
@@ -115,7 +129,11 @@ __all__ = [
     "SqlSource",
     "SqlTarget",
     "SynclineError",
+    "Target",
+    "TargetCapabilities",
     "TargetError",
+    "TargetHandler",
+    "TargetModel",
     "TransientError",
     "TransientSourceError",
     "TransientTargetError",

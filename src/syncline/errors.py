@@ -17,6 +17,7 @@
     ├── OutputError               an output file (rejects) could not be written
     ├── TargetError               the target refused a write (driver error translated; ``code``)
     │   ├── RefusedRow            the target refused one row (``values``, ``unique``)
+    │   ├── PartlyAppliedError    a target that cannot roll back failed mid-run (``applied``)
     │   └── TransientTargetError  connection lost, deadlock, lock timeout: retry may help
     ├── TransientError            what both transient errors are: ``isinstance`` is the
     │                             whole retry policy of a daemon
@@ -229,6 +230,19 @@ class RefusedRow(TargetError):
         self.values = values
         #: a unique key refused it: never skipped (see ``targets.refusals.refused_row``)
         self.unique = unique
+
+
+class PartlyAppliedError(TargetError):
+    """A target that cannot roll back (a web API) failed while applying: ``applied`` maps
+    ``created``/``updated``/``deleted`` to the keys it applied, which stay applied."""
+
+    def __init__(self, message: str, *, applied: dict[str, list[list[Any]]] | None = None,
+                 **where: Any) -> None:
+        super().__init__(message, **where)
+        self.applied = applied or {"created": [], "updated": [], "deleted": []}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**super().as_dict(), "applied": self.applied}
 
 
 class TransientTargetError(TargetError, TransientError):

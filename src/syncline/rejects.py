@@ -99,9 +99,10 @@ class RejectSpool:
 
 # -- the path, judged before the run ------------------------------------------------------
 def check_path(path: str | os.PathLike[str], inputs: Iterable[tuple[Path, str]],
-               option: str = "--rejects") -> Path:
+               option: str = "--rejects", noun: str | None = None) -> Path:
     """Refuse a rejects path that is an input of the run or cannot be written; returns the
-    resolved path the file will be written to. ``inputs`` are (file, what it is)."""
+    resolved path the file will be written to. ``inputs`` are (file, what it is); ``noun``
+    names the output in messages (default: from ``option``)."""
     given = os.fspath(path)
     where = Path(given)
     if where.is_dir():
@@ -115,7 +116,7 @@ def check_path(path: str | os.PathLike[str], inputs: Iterable[tuple[Path, str]],
         raise ConfigError(f"{option} {given} is a syncline lock file", file=given)
     for candidate, what in inputs:
         if _same_file(real, candidate):
-            noun = "rejects file" if option == "--rejects" else "rows file"
+            noun = noun or ("rejects file" if option == "--rejects" else "rows file")
             raise ConfigError(f"{option} {given} is {what}; the {noun} must never be a file"
                               " the run reads or writes", file=given)
     folder = real.parent

@@ -51,6 +51,31 @@ def _looks_like_url(text: str) -> bool:
     return "://" in text and not os.path.exists(text)
 
 
+def _make_source(config: Any, source: str, source_table: str | None,
+                 source_query: str | None, encoding: str, delimiter: str,
+                 allow_no_final_newline: bool) -> Any:
+    """SOURCE of ``sync`` and ``export``: a database URL, a source system named in the
+    config, or a CSV file."""
+    from syncline.errors import ConfigError
+
+    source_url = source
+    if source in config.sources and not os.path.exists(source):
+        source_url = config.source_url(source)
+    if _looks_like_url(source_url):
+        from syncline.sources.sql import SqlSource
+
+        return SqlSource(source_url, table=source_table, query=source_query)
+    if source_table or source_query:
+        raise ConfigError("--source-table/--source-query need a database URL as SOURCE")
+    sep = "\t" if delimiter in ("\\t", "tab") else delimiter
+    from syncline.sources.csv import CsvSource
+
+    if not os.path.exists(source):
+        raise ConfigError(f"source file {source} does not exist")
+    return CsvSource(source, encoding=encoding, delimiter=sep,
+                     allow_no_final_newline=allow_no_final_newline)
+
+
 @click.command("sync", epilog=EPILOG)
 @click.argument("source")
 @click.argument("target", required=False)
@@ -89,33 +114,12 @@ def sync_command(ctx: click.Context, /, source: str, target: str | None, table: 
     from syncline.cli.report import run_and_report
 
     def build() -> Any:
-        from syncline.errors import ConfigError
         from syncline.handler import Handler
         from syncline.importer import Importer
-        from syncline.sources.base import Source
 
         config = project(ctx)
-        src: Source
-        source_url = source
-        if source in config.sources and not os.path.exists(source):
-            source_url = config.source_url(source)
-        if _looks_like_url(source_url):
-            from syncline.sources.sql import SqlSource
-
-            src = SqlSource(source_url, table=source_table, query=source_query)
-        else:
-            if source_table or source_query:
-                raise ConfigError("--source-table/--source-query need a database URL as SOURCE")
-            if delimiter in ("\\t", "tab"):
-                sep = "\t"
-            else:
-                sep = delimiter
-            from syncline.sources.csv import CsvSource
-
-            if not os.path.exists(source):
-                raise ConfigError(f"source file {source} does not exist")
-            src = CsvSource(source, encoding=encoding, delimiter=sep,
-                            allow_no_final_newline=allow_no_final_newline)
+        src = _make_source(config, source, source_table, source_query, encoding, delimiter,
+                           allow_no_final_newline)
         importer = Importer(table=table, key=_split(key), fields=_split(fields),
                             exclude=_split(exclude) or (), source=src)
         handler = Handler(target_url=config.require_target(target, "sync"),
@@ -123,6 +127,67 @@ def sync_command(ctx: click.Context, /, source: str, target: str | None, table: 
         handler.runas = config.runas
         options = _run_options(kw, strict_columns=strict_columns, create_table=create_table)
         return handler, options, None
+
+    run_and_report(ctx, build, kw)
+
+
+@click.command("export", epilog=EPILOG)
+@click.argument("source")
+@click.argument("dest")
+@click.option("--key", required=True, metavar="COL[,COL...]", help="Key column(s).")
+@click.option("--fields", metavar="COL[,COL...]",
+              help="Columns to export (default: every column of the source).")
+@click.option("--exclude", metavar="COL[,COL...]", help="Columns never exported.")
+@click.option("--source-table", help="Table to read when SOURCE is a database URL.")
+@click.option("--source-query", help="Query to read when SOURCE is a database URL.")
+@click.option("--encoding", default="utf-8", show_default=True, help="Encoding of a CSV source.")
+@click.option("--delimiter", default=",", show_default=True, help="Delimiter of a CSV source.")
+@click.option("--allow-no-final-newline", is_flag=True,
+              help="Read a CSV source whose last line has no line break.")
+@click.option("--allow-formulas", is_flag=True,
+              help="Write CSV/XLSX cells starting with = + - @ as they are (by default they"
+                   " get a leading ' so that a spreadsheet never runs them as formulas).")
+@run_options
+@click.pass_context
+def export_command(ctx: click.Context, /, source: str, dest: str, key: str,
+                   fields: str | None, exclude: str | None, source_table: str | None,
+                   source_query: str | None, encoding: str, delimiter: str,
+                   allow_no_final_newline: bool, allow_formulas: bool, **kw: Any) -> None:
+    """Export SOURCE (a database URL, a source system named in the config, or a CSV file)
+    to the file DEST: .csv, .jsonl, .xlsx (extra "xlsx") or .parquet (extra "parquet").
+
+    A first export writes DEST; against an existing DEST it is a sync, reported like
+    `sync` (--dry-run, --diff, --json, --check, the guards, --delete), and DEST is replaced
+    atomically, rows in key order. See docs/exporters.md.
+
+    \b
+    Examples:
+      syncline export sqlite:///shop.db products.csv --source-table products --key upc
+      syncline export sqlite:///shop.db products.xlsx --source-table products --key upc \\
+          --delete --diff
+    """
+    from syncline.cli.report import run_and_report
+
+    def build() -> Any:
+        from syncline.errors import ConfigError
+        from syncline.exporting import TargetHandler
+        from syncline.importer import Importer
+        from syncline.targets.files import FileTarget
+
+        for option, flag in (("rejects", "--rejects"), ("rows_out", "--rows-out")):
+            if kw[option]:
+                raise ConfigError(f"{flag} is not available for export (yet)")
+        if kw["engine"] == "database":
+            raise ConfigError("an export diffs in memory: --engine database does not apply")
+        config = project(ctx)
+        src = _make_source(config, source, source_table, source_query, encoding, delimiter,
+                           allow_no_final_newline)
+        target = FileTarget(dest, escape_formulas=not allow_formulas)
+        model = source_table or Path(dest).stem or "export"
+        importer = Importer(table=model, key=_split(key), fields=_split(fields),
+                            exclude=_split(exclude) or (), source=src)
+        handler = TargetHandler(importer, target, name=f"export {model}")
+        return handler, _run_options(kw), None
 
     run_and_report(ctx, build, kw)
 

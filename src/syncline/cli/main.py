@@ -30,6 +30,7 @@ def _register() -> None:
     from syncline.cli import commands, db, new, versions
 
     cli.add_command(commands.sync_command)
+    cli.add_command(commands.export_command)
     cli.add_command(commands.import_command)
     cli.add_command(versions.versions_group)
     cli.add_command(commands.config_command)
