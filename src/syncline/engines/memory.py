@@ -17,7 +17,6 @@ import sqlalchemy as sa
 from syncline.diff import ChangeSet, Key, Values, diff
 from syncline.engines.plan import Computed, Plan
 from syncline.engines.reading import (
-    BATCH,
     duplicate_error,
     duplicate_warning,
     protected_batches,
@@ -27,6 +26,7 @@ from syncline.engines.reading import (
 from syncline.errors import RefusedRow
 from syncline.lifecycle import RowResult, call_hook
 from syncline.options import RunOptions
+from syncline.sources.base import BATCH
 from syncline.targets import staging
 from syncline.targets.sql import TargetSession
 from syncline.types import target_normalizer, to_db
