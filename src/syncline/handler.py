@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
+from itertools import chain
 from typing import ClassVar, NamedTuple
 
 from syncline.engines.base import DiffEngine, choose_engine
@@ -227,6 +228,7 @@ class Handler:
                                           _reading(progress, importer.name))
             model.engine = engine.name
             model.skips = computed.skips
+            model.same = computed.same
             model.flagged = computed.flagged
             model.fold_key = plan.fold_key
             model.changes = computed.changes
@@ -274,7 +276,7 @@ class Handler:
                       model=plan.importer.name)
         versioned = self._versioned(session, plans, options, result)
         if options.dry_run:
-            self._report_rows(plans, result, None)
+            self._report_rows(session, plans, result, None)
             return  # a dry run writes nothing anywhere: no rejects file either
         result.writing = True
         writer = VersionWriter(session, self._who(options)) if versioned else None
@@ -314,7 +316,7 @@ class Handler:
         self._write_rejects(plans, options)
         if options.rows_out is not None:
             self._rows = RowsFile(check_path(options.rows_out, []))
-        self._report_rows(plans, result, self._rows)
+        self._report_rows(session, plans, result, self._rows)
         pause_point("before_commit")
         if writer is not None:
             result.transaction_id = writer.transaction_id
@@ -331,15 +333,18 @@ class Handler:
             self._rows.publish()
         pause_point("after_commit")
 
-    def _report_rows(self, plans: list[Planned], result: Result, rows: RowsFile | None) -> None:
+    def _report_rows(self, session: TargetSession, plans: list[Planned], result: Result,
+                     rows: RowsFile | None) -> None:
         """Each model's row results to ``after_row`` and the rows file, then
         ``after_import``: after every write, before the commit (docs/lifecycle.md)."""
         options = self._context.options
-        for plan, _, _ in plans:
+        for plan, engine, computed in plans:
             importer, model = plan.importer, result.models[plan.importer.name]
             hooked = importer.overrides("after_row")
             if hooked or rows is not None:
-                for row in model.rows():
+                streamed = engine.row_results(plan, session, computed)  # bounded memory
+                for row in model.rows() if streamed is None else chain(
+                        streamed, model.error_rows()):
                     if row.reason == "unchanged" and not options.report_skipped:
                         continue
                     if hooked:

@@ -338,12 +338,14 @@ class TargetSession:
         converters = [to_db(specs[f], options) for f in fields]
         if changes.creates:
             insert = table.insert()
+            extra, initial = changes.initial_fields, changes.initial  # init_record's
 
             def insert_part(part: Sequence[Create]) -> None:
                 for chunk in _chunks(part, BATCH):
                     self.conn.execute(insert, [
-                        {f: conv(v) for f, conv, v in zip(fields, converters, c.values,
-                                                            strict=True)}
+                        {**{f: conv(v) for f, conv, v in zip(fields, converters, c.values,
+                                                               strict=True)},
+                         **(dict(zip(extra, initial[c.key], strict=True)) if extra else {})}
                         for c in chunk])
 
             changes.creates = _in_key_order(changes.creates)
