@@ -20,6 +20,7 @@ from helpers import (
     write_csv,
 )
 from syncline import Handler, HookError, Importer, IterableSource, RunOptions
+from syncline.lifecycle import RowResult
 
 HEADER = ["upc", "description", "price", "department", "active"]
 
@@ -93,6 +94,50 @@ def test_init_record_on_a_dry_run_and_an_empty_target(sqlite_engine: sa.Engine,
         RunOptions(engine=engine_name, collect_changes=False))  # type: ignore[arg-type]
     assert [r[2:] for r in accounts(sqlite_engine, table_name)] == [
         (True, "sync:a"), (True, "sync:b"), (True, "sync:c")]
+
+
+def test_init_record_and_streamed_rows_on_each_database(any_engine: sa.Engine,
+                                                         table_name: str,
+                                                         tmp_path: Path) -> None:
+    """The in-database engine on SQLite, PostgreSQL and MariaDB: the defaults in the
+    INSERT, and the row results streamed from the stage (``collect_changes`` off)."""
+    make_accounts(any_engine, table_name)
+    try:
+        calls: list[tuple[Any, ...]] = []
+        source = [*SOURCE, {"code": "d", "name": "Di"}]
+        with any_engine.begin() as conn:
+            conn.execute(sa.text(f"INSERT INTO {table_name} (code, name, active)"
+                                 " VALUES ('d', 'Di', false), ('z', 'Zed', true)"))
+        seen: list[tuple[str, tuple[Any, ...]]] = []
+
+        class Watched(Accounts):
+            def after_row(self, row: RowResult) -> None:
+                seen.append((row.op, row.key))
+
+        importer = Watched(calls, table=table_name, key=("code",),
+                           source=IterableSource(source))
+        out = tmp_path / "rows.jsonl"
+        result = Handler(target_url=engine_url(any_engine), importers=[importer]).run(
+            RunOptions(engine="database", collect_changes=False, delete=True,
+                       report_skipped=True, rows_out=out))
+        assert result.models[table_name].engine == "database"
+        assert sorted(calls) == [("b",), ("c",)]
+        assert [tuple(r) for r in accounts(any_engine, table_name)] == [
+            ("a", "Anne", False, "manual"), ("b", "Bob", True, "sync:b"),
+            ("c", "Cy", True, "sync:c"), ("d", "Di", False, None)]
+        lines = read_lines(out)
+        # creates, updates, deletes, skips; within each, as the database returns them
+        assert [(r["op"], r.get("reason")) for r in lines] == [
+            ("new", None), ("new", None), ("update", None), ("delete", None),
+            ("skip", "unchanged")]
+        assert [r["key"] for r in lines[2:]] == [["a"], ["z"], ["d"]]
+        new = {r["key"][0]: r["changes"] for r in lines[:2]}
+        assert new["b"]["active"] == [None, True] and new["b"]["origin"] == [None, "sync:b"]
+        assert set(new) == {"b", "c"}
+        assert sorted(seen) == sorted((r["op"], tuple(r["key"])) for r in lines)
+    finally:
+        with any_engine.begin() as conn:
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {table_name}"))
 
 
 class Failing(Importer):

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from syncline.diff import ChangeSet, Create, Delete, Key, Update
 from syncline.engines.plan import Computed, Plan
 from syncline.engines.reading import (
+    BATCH,
     Defaults,
     duplicate_error,
     duplicate_warning,
@@ -155,10 +156,12 @@ def _init_records(plan: Plan, session: TargetSession, stage: staging.Stage,
     defaults = Defaults(plan)
     keys = _key_normalizer(plan)
     width = len(plan.importer.key)
-    for batch in session.fetch(staging.created_keys(stage)):
-        rows = [(*raw[:width], *defaults(keys(raw[:width]), raw[width])) for raw in batch]
-        if defaults.columns:
-            staging.load_initial(session, stage, defaults.columns, rows)
+    # loaded once the read is done: a streaming cursor (MySQL's) allows no other statement
+    rows = [(*raw[:width], *defaults(keys(raw[:width]), raw[width]))
+            for batch in session.fetch(staging.created_keys(stage)) for raw in batch]
+    if defaults.columns:
+        for start in range(0, len(rows), BATCH):
+            staging.load_initial(session, stage, defaults.columns, rows[start:start + BATCH])
     changes.initial_fields = defaults.columns
 
 
