@@ -24,7 +24,7 @@ from syncline.errors import ConfigError, GuardError, HookError, RowErrors, Syncl
 from syncline.faults import pause_point
 from syncline.guards import check_guards, check_rejected
 from syncline.importer import Importer
-from syncline.lifecycle import Context, RowsFile, call_hook
+from syncline.lifecycle import Context, RowResult, RowsFile, call_hook
 from syncline.locks import run_lock
 from syncline.options import RunOptions
 from syncline.rejects import Rejected, RejectsFile, check_path, database_files, source_files
@@ -343,8 +343,9 @@ class Handler:
             hooked = importer.overrides("after_row")
             if hooked or rows is not None:
                 streamed = engine.row_results(plan, session, computed)  # bounded memory
-                for row in model.rows() if streamed is None else chain(
-                        streamed, model.error_rows()):
+                rows_of = model.rows() if streamed is None else chain(streamed,
+                                                                      model.error_rows())
+                for row in _closing(rows_of, streamed):
                     if row.reason == "unchanged" and not options.report_skipped:
                         continue
                     if hooked:
@@ -410,6 +411,18 @@ def _flagged_without_delete(plan: Plan, computed: Computed) -> GuardError:
         " deletes are off for this run; nothing was written (pass --delete,"
         " RunOptions(delete=True), to delete them)", guard="for_delete", flag="--delete",
         model=name)
+
+
+def _closing(rows: Iterator[RowResult], streamed: Iterator[RowResult] | None
+             ) -> Iterator[RowResult]:
+    """``rows``; a stream read from the target is closed as soon as the loop stops (a
+    hook raised), while the connection is still open."""
+    try:
+        yield from rows
+    finally:
+        close = getattr(streamed, "close", None)
+        if close is not None:
+            close()
 
 
 @contextmanager

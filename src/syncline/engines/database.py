@@ -14,7 +14,8 @@ no change set, protected and NULL-key target records counted as skipped), and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import closing
 from typing import Any
 
 import sqlalchemy as sa
@@ -157,8 +158,9 @@ def _init_records(plan: Plan, session: TargetSession, stage: staging.Stage,
     keys = _key_normalizer(plan)
     width = len(plan.importer.key)
     # loaded once the read is done: a streaming cursor (MySQL's) allows no other statement
-    rows = [(*raw[:width], *defaults(keys(raw[:width]), raw[width]))
-            for batch in session.fetch(staging.created_keys(stage)) for raw in batch]
+    with closing(session.fetch(staging.created_keys(stage))) as batches:  # a hook may raise
+        rows = [(*raw[:width], *defaults(keys(raw[:width]), raw[width]))
+                for batch in batches for raw in batch]
     if defaults.columns:
         for start in range(0, len(rows), BATCH):
             staging.load_initial(session, stage, defaults.columns, rows[start:start + BATCH])
@@ -258,24 +260,29 @@ def _stream_rows(plan: Plan, session: TargetSession, stage: staging.Stage,
                  ("deletes", changes.deleted)):
         if not part[1]:
             continue
-        for batch in _changes_read_back(plan, session, stage, changes, part[0]):
-            yield from change_rows(model, batch, computed.flagged, fold)
+        # closed as soon as the reader stops (an after_row hook raised): not by the GC later
+        with closing(_changes_read_back(plan, session, stage, changes, part[0])) as parts:
+            for batch in parts:
+                yield from change_rows(model, batch, computed.flagged, fold)
     yield from computed.skips
     if stage.same is not None:
         keys = _key_normalizer(plan)
-        for rows in session.fetch(staging.marked_unchanged(stage)):
-            for raw in rows:
-                yield RowResult(model, "skip", keys(raw[:-1]), raw[-1], reason="unchanged")
+        with closing(session.fetch(staging.marked_unchanged(stage))) as batches:
+            for rows in batches:
+                for raw in rows:
+                    yield RowResult(model, "skip", keys(raw[:-1]), raw[-1],
+                                    reason="unchanged")
 
 
 def _changes_read_back(plan: Plan, session: TargetSession, stage: staging.Stage,
-                       changes: ChangeSet, which: str) -> Iterator[ChangeSet]:
+                       changes: ChangeSet, which: str) -> Generator[ChangeSet, None, None]:
     """The ``creates``, ``updates`` or ``deletes`` of the stage, a change set a batch."""
     query = {"creates": staging.created_rows, "updates": staging.updated_rows,
              "deletes": staging.deleted_rows}[which](stage)
-    for batch in session.fetch(query):
-        part = ChangeSet(changes.model, changes.fields, changes.key,
-                         initial_fields=changes.initial_fields)
-        _read_back(plan, session, stage, part, create=which == "creates",
-                   update=which == "updates", delete=which == "deletes", rows=batch)
-        yield part
+    with closing(session.fetch(query)) as batches:
+        for batch in batches:
+            part = ChangeSet(changes.model, changes.fields, changes.key,
+                             initial_fields=changes.initial_fields)
+            _read_back(plan, session, stage, part, create=which == "creates",
+                       update=which == "updates", delete=which == "deletes", rows=batch)
+            yield part
