@@ -94,6 +94,10 @@ class Recording(Flags):
         self.calls.append(("skip_row", old["sku"], old["qty"], new["qty"]))
         return False
 
+    def init_record(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
+        self.calls.append(("init_record", key))
+        return None
+
     def before_apply(self, changes: ChangeSet) -> None:
         self.calls.append(("before_apply", changes.created, changes.updated, changes.deleted))
 
@@ -139,6 +143,7 @@ def test_hooks_are_called_in_the_documented_order(items: tuple[sa.Engine, str],
         ("before_row", "d"),
         ("before_row", "f"), ("for_delete", "f"),
         ("skip_row", "b", 2, 5),
+        ("init_record", ("e",)),
         ("before_apply", 1, 1, 2),
         ("after_row", "new", ("e",), 3),
         ("after_row", "update", ("b",), 2),

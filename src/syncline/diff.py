@@ -99,6 +99,10 @@ class ChangeSet:
     created: int = 0
     updated: int = 0
     deleted: int = 0
+    #: the columns ``init_record`` gives the creates (defaults the source does not carry)
+    initial_fields: tuple[str, ...] = ()
+    #: per create's key, its ``initial_fields`` values (where the creates are listed)
+    initial: dict[Key, Values] = field(default_factory=dict)
 
     @property
     def total(self) -> int:

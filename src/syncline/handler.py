@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
+from itertools import chain
 from typing import ClassVar, NamedTuple
 
 from syncline.engines.base import DiffEngine, choose_engine
@@ -23,7 +24,7 @@ from syncline.errors import ConfigError, GuardError, HookError, RowErrors, Syncl
 from syncline.faults import pause_point
 from syncline.guards import check_guards, check_rejected
 from syncline.importer import Importer
-from syncline.lifecycle import Context, RowsFile, call_hook
+from syncline.lifecycle import Context, RowResult, RowsFile, call_hook
 from syncline.locks import run_lock
 from syncline.options import RunOptions
 from syncline.rejects import Rejected, RejectsFile, check_path, database_files, source_files
@@ -227,6 +228,7 @@ class Handler:
                                           _reading(progress, importer.name))
             model.engine = engine.name
             model.skips = computed.skips
+            model.same = computed.same
             model.flagged = computed.flagged
             model.fold_key = plan.fold_key
             model.changes = computed.changes
@@ -274,7 +276,7 @@ class Handler:
                       model=plan.importer.name)
         versioned = self._versioned(session, plans, options, result)
         if options.dry_run:
-            self._report_rows(plans, result, None)
+            self._report_rows(session, plans, result, None)
             return  # a dry run writes nothing anywhere: no rejects file either
         result.writing = True
         writer = VersionWriter(session, self._who(options)) if versioned else None
@@ -314,7 +316,7 @@ class Handler:
         self._write_rejects(plans, options)
         if options.rows_out is not None:
             self._rows = RowsFile(check_path(options.rows_out, []))
-        self._report_rows(plans, result, self._rows)
+        self._report_rows(session, plans, result, self._rows)
         pause_point("before_commit")
         if writer is not None:
             result.transaction_id = writer.transaction_id
@@ -331,15 +333,19 @@ class Handler:
             self._rows.publish()
         pause_point("after_commit")
 
-    def _report_rows(self, plans: list[Planned], result: Result, rows: RowsFile | None) -> None:
+    def _report_rows(self, session: TargetSession, plans: list[Planned], result: Result,
+                     rows: RowsFile | None) -> None:
         """Each model's row results to ``after_row`` and the rows file, then
         ``after_import``: after every write, before the commit (docs/lifecycle.md)."""
         options = self._context.options
-        for plan, _, _ in plans:
+        for plan, engine, computed in plans:
             importer, model = plan.importer, result.models[plan.importer.name]
             hooked = importer.overrides("after_row")
             if hooked or rows is not None:
-                for row in model.rows():
+                streamed = engine.row_results(plan, session, computed)  # bounded memory
+                rows_of = model.rows() if streamed is None else chain(streamed,
+                                                                      model.error_rows())
+                for row in _closing(rows_of, streamed):
                     if row.reason == "unchanged" and not options.report_skipped:
                         continue
                     if hooked:
@@ -405,6 +411,18 @@ def _flagged_without_delete(plan: Plan, computed: Computed) -> GuardError:
         " deletes are off for this run; nothing was written (pass --delete,"
         " RunOptions(delete=True), to delete them)", guard="for_delete", flag="--delete",
         model=name)
+
+
+def _closing(rows: Iterator[RowResult], streamed: Iterator[RowResult] | None
+             ) -> Iterator[RowResult]:
+    """``rows``; a stream read from the target is closed as soon as the loop stops (a
+    hook raised), while the connection is still open."""
+    try:
+        yield from rows
+    finally:
+        close = getattr(streamed, "close", None)
+        if close is not None:
+            close()
 
 
 @contextmanager

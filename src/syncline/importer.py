@@ -107,6 +107,15 @@ class Importer:
         counted as skipped, with the reason ``before_row``."""
         return record
 
+    def init_record(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
+        """Defaults for a record this run creates (never for an update): a dict of target
+        columns the source does not carry, e.g. ``{"active": True}`` (where the source
+        carries a column, its value wins). ``key`` is the new record's key, a tuple. Called
+        once per new key after the diff, before the guards (also in a dry run); every call
+        must name the same columns. On the in-database engine the defaults go into the
+        INSERT from the stage: the engine stays set-based."""
+        return None
+
     def for_delete(self, record: dict[str, Any]) -> bool:
         """True: delete the target record of this record's key (delete-by-flag, e.g. a
         ``deleted='Y'`` column). A delete: it needs ``--delete`` (else the run is refused)
@@ -138,6 +147,10 @@ class Importer:
     def has_row_hooks(self) -> bool:
         """``before_row`` or ``for_delete``: run in Python on each record, before staging."""
         return self.overrides("before_row") or self.overrides("for_delete")
+
+    @property
+    def has_init_hook(self) -> bool:
+        return self.overrides("init_record")
 
     @property
     def has_skip_hook(self) -> bool:

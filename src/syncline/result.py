@@ -29,8 +29,10 @@ class ModelResult:
     versions: int | None = None
     #: the diff engine that computed the change set: "memory" or "database"
     engine: str | None = None
-    #: rows a hook skipped (and, with ``report_skipped``, the unchanged ones)
+    #: rows a hook skipped (``before_row``, ``skip_row``)
     skips: list[RowResult] = field(default_factory=list)
+    #: with ``report_skipped``: (key, source row) of each unchanged row, compact
+    same: list[tuple[Key, int | None]] = field(default_factory=list)
     #: keys ``for_delete`` flagged (as the target matches them) -> source row
     flagged: dict[Key, int] = field(default_factory=dict)
     #: a key as the target matches it (the keys of ``flagged``)
@@ -40,27 +42,25 @@ class ModelResult:
         """Each row's outcome: the creates (``new``), updates, deletes, the skipped rows,
         then the row errors kept (see :data:`ERRORS_SHOWN`; the rejects file has all).
         The changes are listed where the change set holds them (``collect_changes``)."""
-        model = self.model
-        changes = self.changes
-        if changes is not None:
-            for create in changes.creates:
-                yield RowResult(model, "new", create.key, create.row,
-                                {f: (None, v) for f, v in create.new.items()})
-            for update in changes.updates:
-                old, new = update.old, update.new
-                yield RowResult(model, "update", update.key, update.row,
-                                {f: (old[f], new[f]) for f in update.changed})
-            for delete in changes.deletes:
-                row = self.flagged.get(self.fold_key(delete.key))
-                yield RowResult(model, "delete", delete.key, row,
-                                {f: (v, None) for f, v in delete.old.items()},
-                                reason=None if row is None else "for_delete")
+        if self.changes is not None:
+            yield from change_rows(self.model, self.changes, self.flagged, self.fold_key)
+        yield from self.skip_rows()
+        yield from self.error_rows()
+
+    def skip_rows(self) -> Iterator[RowResult]:
+        """The rows a hook skipped, then (``report_skipped``) the unchanged ones."""
         yield from self.skips
+        model = self.model
+        for key, row in self.same:
+            yield RowResult(model, "skip", key, row, reason="unchanged")
+
+    def error_rows(self) -> Iterator[RowResult]:
+        """The row errors kept (the first 1000; the rejects file has them all)."""
         for error in self.errors:
             if error.row is not None:
                 key = error.key if isinstance(error.key, tuple) else (
                     () if error.key is None else (error.key,))
-                yield RowResult(model, "error", key, error.row, error=str(error))
+                yield RowResult(self.model, "error", key, error.row, error=str(error))
 
     def _count(self, name: str) -> int:
         return self.changes.counts()[name] if self.changes is not None else 0
@@ -136,6 +136,30 @@ class Result:
             "transaction_id": self.transaction_id,
             "models": {name: m.as_dict(changes=changes) for name, m in self.models.items()},
         }
+
+
+def change_rows(model: str, changes: ChangeSet, flagged: dict[Key, int],
+                fold_key: Callable[[Key], Key]) -> Iterator[RowResult]:
+    """The row result of each change listed in ``changes`` (creates, updates, deletes),
+    with ``init_record``'s defaults of a create and the source row of a delete
+    ``for_delete`` asked for (``flagged``)."""
+    initial_fields, initial = changes.initial_fields, changes.initial
+    for change in changes:
+        if isinstance(change, Create):
+            fields = {f: (None, v) for f, v in change.new.items()}
+            if initial_fields and change.key in initial:
+                fields.update((f, (None, v)) for f, v in zip(
+                    initial_fields, initial[change.key], strict=True))
+            yield RowResult(model, "new", change.key, change.row, fields)
+        elif isinstance(change, Update):
+            old, new = change.old, change.new
+            yield RowResult(model, "update", change.key, change.row,
+                            {f: (old[f], new[f]) for f in change.changed})
+        else:
+            row = flagged.get(fold_key(change.key)) if flagged else None
+            yield RowResult(model, "delete", change.key, row,
+                            {f: (v, None) for f, v in change.old.items()},
+                            reason=None if row is None else "for_delete")
 
 
 def change_as_dict(change: Create | Update | Delete) -> dict[str, Any]:

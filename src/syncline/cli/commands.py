@@ -38,7 +38,7 @@ def _run_options(kw: dict[str, Any], **extra: Any) -> Any:
         max_rejected=kw["max_rejected"], escape_formulas=kw["escape_formulas"],
         types=TypeOptions(strip_text=kw["strip_whitespace"], zone=zone,
                           null_tokens=frozenset(kw["null_tokens"])),
-        engine=kw["engine"], collect_changes=kw["show_diff"] or bool(kw["rows_out"]),
+        engine=kw["engine"], collect_changes=kw["show_diff"],
         lock_timeout=kw["lock_timeout"],
         rows_out=Path(kw["rows_out"]) if kw["rows_out"] else None,
         report_skipped=kw["report_skipped"],

@@ -10,7 +10,7 @@ docs/engines.md, checked by ``tests/test_engine_equivalence.py``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 import sqlalchemy as sa
@@ -20,6 +20,7 @@ from syncline.engines.memory import MemoryEngine
 from syncline.engines.plan import Computed, Plan
 from syncline.engines.planning import refuse_database_engine
 from syncline.errors import RefusedRow
+from syncline.lifecycle import RowResult
 from syncline.options import RunOptions
 from syncline.targets.sql import TargetSession
 
@@ -53,6 +54,13 @@ class DiffEngine(Protocol):
         target table names them: the importer's key columns (the new key of a create or
         update, the old key of a delete), then the operation letter. Versions are written
         from it (:mod:`syncline.versions.writer`)."""
+        ...
+
+    def row_results(self, plan: Plan, session: TargetSession,
+                    computed: Computed) -> Iterator[RowResult] | None:
+        """After the writes: each row's outcome where the engine streams it from the target
+        (creates, updates, deletes, then the skipped rows), bounded by a batch; None where
+        the change set's lists hold them (``ModelResult.rows``)."""
         ...
 
     def close(self) -> None:

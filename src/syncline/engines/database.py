@@ -14,14 +14,16 @@ no change set, protected and NULL-key target records counted as skipped), and
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import closing
 from typing import Any
 
 import sqlalchemy as sa
 
-from syncline.diff import ChangeSet, Create, Delete, Update
+from syncline.diff import ChangeSet, Create, Delete, Key, Update
 from syncline.engines.plan import Computed, Plan
 from syncline.engines.reading import (
+    Defaults,
     duplicate_error,
     duplicate_warning,
     protected_batches,
@@ -30,6 +32,8 @@ from syncline.engines.reading import (
 from syncline.errors import RefusedRow, SynclineError
 from syncline.lifecycle import RowResult
 from syncline.options import RunOptions
+from syncline.result import change_rows
+from syncline.sources.base import BATCH
 from syncline.targets import staging
 from syncline.targets.sql import TargetSession
 from syncline.types import is_identity, target_normalizer, to_db
@@ -43,11 +47,14 @@ class DatabaseEngine:
 
     def __init__(self) -> None:
         self.stage: staging.Stage | None = None
+        #: the change set's lists hold the changes (``collect_changes``)
+        self.read_back = True
 
     def compute(self, plan: Plan, session: TargetSession, options: RunOptions,
                 progress: Callable[[int], None] | None = None) -> Computed:
         """Stage the valid source rows, classify them against the target, count (and with
         ``collect_changes`` read back) the changes."""
+        self.read_back = options.collect_changes
         try:
             computed, self.stage = _compute(plan, session, options, progress)
         except SynclineError as exc:
@@ -73,6 +80,15 @@ class DatabaseEngine:
         """From the stage's diff table (see :meth:`DiffEngine.changed`)."""
         assert self.stage is not None, "compute() first"
         return staging.changed_keys(self.stage, ops)
+
+    def row_results(self, plan: Plan, session: TargetSession,
+                    computed: Computed) -> Iterator[RowResult] | None:
+        """Where the change set was not read back (``collect_changes`` off, as under
+        ``--rows-out`` without ``--diff``): each row's outcome streamed from the stage,
+        after the writes (bounded memory). None: the change set holds them."""
+        if self.stage is None or self.read_back:
+            return None
+        return _stream_rows(plan, session, self.stage, computed)
 
     def close(self) -> None:
         """The stage is temporary: the session drops it when it ends."""
@@ -114,17 +130,41 @@ def _compute(plan: Plan, session: TargetSession, options: RunOptions,
     changes.skipped = ((0 if create else counts["created"]) + (0 if update else counts["updated"])
                        + counts["left"])
     changes.created, changes.updated, changes.deleted = created, updated, deleted
+    if importer.has_init_hook and created:
+        _init_records(plan, session, stage, changes)
     if options.collect_changes:
         _read_back(plan, session, stage, changes, create=created > 0, update=updated > 0,
                    delete=deleted > 0)
-    if options.report_skipped and changes.unchanged:
-        normalize = [target_normalizer(plan.specs[k], plan.types) for k in importer.key]
-        for batch in session.fetch(staging.unchanged_rows(session, stage)):
-            for raw in batch:
-                key = tuple(n(v) for n, v in zip(normalize, raw[:-1], strict=True))
-                computed.skips.append(RowResult(importer.name, "skip", key, raw[-1],
-                                                reason="unchanged"))
+    if options.report_skipped and changes.unchanged and options.collect_changes:
+        keys = _key_normalizer(plan)
+        computed.same = [(keys(raw[:-1]), raw[-1]) for batch in session.fetch(
+            staging.unchanged_rows(session, stage)) for raw in batch]
+    elif options.report_skipped and changes.unchanged:
+        staging.mark_unchanged(session, stage)  # streamed by row_results (bounded memory)
     return computed, stage
+
+
+def _key_normalizer(plan: Plan) -> Callable[[Sequence[Any]], Key]:
+    """A key as read from the stage (driver values) -> canonical values."""
+    normalize = [target_normalizer(plan.specs[k], plan.types) for k in plan.importer.key]
+    return lambda raw: tuple(n(v) for n, v in zip(normalize, raw, strict=True))
+
+
+def _init_records(plan: Plan, session: TargetSession, stage: staging.Stage,
+                  changes: ChangeSet) -> None:
+    """``init_record`` on the key of each create, read from the stage in batches; the
+    defaults go to a table of the target that the INSERT joins (set-based)."""
+    defaults = Defaults(plan)
+    keys = _key_normalizer(plan)
+    width = len(plan.importer.key)
+    # loaded once the read is done: a streaming cursor (MySQL's) allows no other statement
+    with closing(session.fetch(staging.created_keys(stage))) as batches:  # a hook may raise
+        rows = [(*raw[:width], *defaults(keys(raw[:width]), raw[width]))
+                for batch in batches for raw in batch]
+    if defaults.columns:
+        for start in range(0, len(rows), BATCH):
+            staging.load_initial(session, stage, defaults.columns, rows[start:start + BATCH])
+    changes.initial_fields = defaults.columns
 
 
 def _driver_converters(plan: Plan, session: TargetSession
@@ -170,30 +210,79 @@ def _duplicates(plan: Plan, session: TargetSession, stage: staging.Stage, comput
 
 
 def _read_back(plan: Plan, session: TargetSession, stage: staging.Stage, changes: ChangeSet,
-               *, create: bool, update: bool, delete: bool) -> None:
+               *, create: bool, update: bool, delete: bool,
+               rows: Sequence[Sequence[Any]] | None = None) -> None:
+    """The changes, from the stage into ``changes``'s lists (``rows``: only these rows,
+    as the query of the one kind asked for returned them)."""
     fields = plan.fields
     normalizers = [target_normalizer(plan.specs[f], plan.types) for f in fields]
     key_index = plan.key_index
     n = len(fields)
+    initial = [target_normalizer(plan.specs[c], plan.types) for c in changes.initial_fields]
 
     def canonical(raw: Any) -> tuple[Any, ...]:
         return tuple(norm(v) for norm, v in zip(normalizers, raw, strict=True))
 
+    def batches(query: sa.Select[Any]) -> Iterator[Sequence[Sequence[Any]]]:
+        return iter([rows]) if rows is not None else session.fetch(query)
+
     if create:
-        for batch in session.fetch(staging.created_rows(stage)):
+        for batch in batches(staging.created_rows(stage)):
             for raw in batch:
                 values = canonical(raw[:n])
-                changes.creates.append(Create(tuple(values[i] for i in key_index), values,
-                                              fields, raw[n]))
+                key = tuple(values[i] for i in key_index)
+                changes.creates.append(Create(key, values, fields, raw[n]))
+                if initial:
+                    changes.initial[key] = tuple(
+                        norm(v) for norm, v in zip(initial, raw[n + 1:], strict=True))
     if update:
-        for batch in session.fetch(staging.updated_rows(stage)):
+        for batch in batches(staging.updated_rows(stage)):
             for raw in batch:
                 new, old = canonical(raw[:n]), canonical(raw[n + 1:])
                 changed = tuple(f for f, a, b in zip(fields, old, new, strict=True) if a != b)
                 changes.updates.append(Update(tuple(old[i] for i in key_index), old, new,
                                               fields, changed, raw[n]))
     if delete:
-        for batch in session.fetch(staging.deleted_rows(stage)):
+        for batch in batches(staging.deleted_rows(stage)):
             for raw in batch:
                 old = canonical(raw)
                 changes.deletes.append(Delete(tuple(old[i] for i in key_index), old, fields))
+
+
+def _stream_rows(plan: Plan, session: TargetSession, stage: staging.Stage,
+                 computed: Computed) -> Iterator[RowResult]:
+    """Each row's outcome read back from the stage batch by batch (bounded memory): the
+    creates, updates and deletes as applied (rows the target refused were dropped from the
+    stage), the rows a hook skipped, then the unchanged ones :func:`mark_unchanged` kept."""
+    changes, model = computed.changes, plan.importer.name
+    fold = plan.fold_key
+    for part in (("creates", changes.created), ("updates", changes.updated),
+                 ("deletes", changes.deleted)):
+        if not part[1]:
+            continue
+        # closed as soon as the reader stops (an after_row hook raised): not by the GC later
+        with closing(_changes_read_back(plan, session, stage, changes, part[0])) as parts:
+            for batch in parts:
+                yield from change_rows(model, batch, computed.flagged, fold)
+    yield from computed.skips
+    if stage.same is not None:
+        keys = _key_normalizer(plan)
+        with closing(session.fetch(staging.marked_unchanged(stage))) as batches:
+            for rows in batches:
+                for raw in rows:
+                    yield RowResult(model, "skip", keys(raw[:-1]), raw[-1],
+                                    reason="unchanged")
+
+
+def _changes_read_back(plan: Plan, session: TargetSession, stage: staging.Stage,
+                       changes: ChangeSet, which: str) -> Generator[ChangeSet, None, None]:
+    """The ``creates``, ``updates`` or ``deletes`` of the stage, a change set a batch."""
+    query = {"creates": staging.created_rows, "updates": staging.updated_rows,
+             "deletes": staging.deleted_rows}[which](stage)
+    with closing(session.fetch(query)) as batches:
+        for batch in batches:
+            part = ChangeSet(changes.model, changes.fields, changes.key,
+                             initial_fields=changes.initial_fields)
+            _read_back(plan, session, stage, part, create=which == "creates",
+                       update=which == "updates", delete=which == "deletes", rows=batch)
+            yield part

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from syncline.diff import ChangeSet, Key, Values, diff
 from syncline.engines.plan import Computed, Plan
 from syncline.engines.reading import (
+    Defaults,
     duplicate_error,
     duplicate_warning,
     protected_batches,
@@ -61,8 +62,13 @@ class MemoryEngine:
         )
         if importer.has_skip_hook:
             _skip_rows(plan, computed)
-        for key, row in unchanged or ():
-            computed.skips.append(RowResult(importer.name, "skip", key, row, reason="unchanged"))
+        computed.same = unchanged or []
+        if importer.has_init_hook and computed.changes.creates:
+            defaults = Defaults(plan)
+            initial = computed.changes.initial
+            for create in computed.changes.creates:
+                initial[create.key] = defaults(create.key, create.row)
+            computed.changes.initial_fields = defaults.columns
         return computed
 
     def apply(self, plan: Plan, session: TargetSession, computed: Computed,
@@ -101,6 +107,11 @@ class MemoryEngine:
             session.conn.execute(table.insert(), [dict(zip(table.c.keys(), row, strict=True))
                                                   for row in rows[start:start + BATCH]])
         return sa.select(table)
+
+    def row_results(self, plan: Plan, session: TargetSession,
+                    computed: Computed) -> Iterator[RowResult] | None:
+        """None: the change set's lists hold every change (``ModelResult.rows``)."""
+        return None
 
     def close(self) -> None:
         """Nothing held."""

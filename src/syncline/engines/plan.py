@@ -72,6 +72,9 @@ class Computed:
     warnings: list[str] = field(default_factory=list)
     #: rows a hook left out (``before_row``) or called unchanged (``skip_row``)
     skips: list[RowResult] = field(default_factory=list)
+    #: with ``report_skipped``: (key, source row) of each unchanged row (where they were
+    #: read: the in-database engine streams them from its stage otherwise)
+    same: list[tuple[Key, int | None]] = field(default_factory=list)
     #: keys ``for_delete`` flagged (folded as the target matches them) -> source row
     flagged: dict[Key, int] = field(default_factory=dict)
 

@@ -22,7 +22,7 @@ from syncline.diff import Key, Values
 from syncline.engines.plan import LEFT_OUT, Computed, Flagged, Plan, RowSkipped, Shaped
 from syncline.errors import CoercionError, HookError, KeyProblemError, SynclineError
 from syncline.faults import pause_point
-from syncline.lifecycle import RowResult
+from syncline.lifecycle import RowResult, call_hook
 from syncline.options import RunOptions
 from syncline.rejects import Rejected
 from syncline.sources.base import BATCH  # rows (and keys of rejected rows) at a time
@@ -337,3 +337,40 @@ def duplicate_warning(plan: Plan, count: int, options: RunOptions) -> str:
     """The warning for duplicate source keys that ``--on-duplicate`` resolved."""
     return (f"{plan.importer.name}: {count} duplicate key(s) in the source;"
             f" kept the {options.on_duplicate} row of each")
+
+
+class Defaults:
+    """``init_record(key)`` on each record a run creates: its defaults, as values of
+    :attr:`columns` — the columns the first call named, less the fields the source carries
+    (the source's values win). Every call must name the same columns, of the target table:
+    else, or when the hook raises, a :class:`HookError` naming the hook, model and key."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.columns: tuple[str, ...] = ()
+        self._named: frozenset[str] | None = None
+
+    def __call__(self, key: Key, row: int | None = None) -> Values:
+        importer = self.plan.importer
+        where: dict[str, Any] = {"model": importer.name, "key": key, "row": row}
+        given = call_hook(importer.init_record, "init_record", key, **where)
+        if given is None:
+            given = {}
+        if not isinstance(given, Mapping):
+            raise HookError(f"init_record returned a {type(given).__name__}, not a dict of"
+                            " column defaults (or None)", hook="init_record", **where)
+        names = frozenset(c for c in given if c not in self.plan.fields)
+        if self._named is None:
+            unknown = sorted(c for c in names if c not in self.plan.specs)
+            if unknown:
+                raise HookError(f"init_record returned {', '.join(unknown)}, not a column of"
+                                f" table {importer.table}", hook="init_record",
+                                field=unknown[0], **where)
+            self._named = names
+            self.columns = tuple(c for c in self.plan.specs if c in names)
+        elif names != self._named:
+            raise HookError(f"init_record returned the columns {', '.join(sorted(names))} but"
+                            f" {', '.join(self.columns) or 'none'} for the first new record:"
+                            " it must name the same columns for every key",
+                            hook="init_record", **where)
+        return tuple(given[c] for c in self.columns)

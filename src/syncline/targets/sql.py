@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import secrets
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import islice
 from typing import Any
@@ -232,7 +232,7 @@ class TargetSession:
             db_keys = [tuple(conv(v) for conv, v in zip(key_to_db, k, strict=True)) for k in chunk]
             yield from self.fetch(query.where(key_in(table, key_fields, db_keys)))
 
-    def fetch(self, query: sa.Select[Any]) -> Iterator[list[tuple[Any, ...]]]:
+    def fetch(self, query: sa.Select[Any]) -> Generator[list[tuple[Any, ...]], None, None]:
         """Rows straight from the driver's cursor (server-side where the driver has one).
 
         SQLAlchemy's row objects and result processors cost more than the rest of the read;
@@ -338,12 +338,14 @@ class TargetSession:
         converters = [to_db(specs[f], options) for f in fields]
         if changes.creates:
             insert = table.insert()
+            extra, initial = changes.initial_fields, changes.initial  # init_record's
 
             def insert_part(part: Sequence[Create]) -> None:
                 for chunk in _chunks(part, BATCH):
                     self.conn.execute(insert, [
-                        {f: conv(v) for f, conv, v in zip(fields, converters, c.values,
-                                                            strict=True)}
+                        {**{f: conv(v) for f, conv, v in zip(fields, converters, c.values,
+                                                               strict=True)},
+                         **(dict(zip(extra, initial[c.key], strict=True)) if extra else {})}
                         for c in chunk])
 
             changes.creates = _in_key_order(changes.creates)

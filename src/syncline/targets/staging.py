@@ -68,6 +68,11 @@ class Stage:
     diff: sa.Table | None = None
     #: the target was empty: every staged row is a create (no diff table)
     all_new: bool = False
+    #: ``init_record``'s defaults of the creates, by key (see :func:`load_initial`)
+    initial: sa.Table | None = None
+    initial_fields: tuple[str, ...] = ()
+    #: key and row number of the unchanged rows (see :func:`mark_unchanged`)
+    same: sa.Table | None = None
 
 
 def create_stage(session: Session, name: str, fields: Sequence[str],
@@ -236,12 +241,55 @@ def classify(session: Session, stage: Stage, *, deletes: bool) -> None:
                                           for k in stage.key)).create(session.conn)
 
 
-def created_rows(stage: Stage) -> sa.Select[Any]:
-    """Values and row numbers of the creates."""
+def _creates(stage: Stage) -> tuple[sa.Table, list[sa.ColumnElement[bool]]]:
+    """The table the creates are in, and the condition that picks them."""
     if stage.all_new:
-        return sa.select(*(stage.table.c[f] for f in stage.fields), stage.table.c[ROW])
+        return stage.table, []
     d = _diff(stage)
-    return sa.select(*(d.c[f] for f in stage.fields), d.c[ROW]).where(d.c[OP] == "c")
+    return d, [d.c[OP] == "c"]
+
+
+def created_keys(stage: Stage) -> sa.Select[Any]:
+    """Key and row number of the creates."""
+    table, where = _creates(stage)
+    return sa.select(*(table.c[k] for k in stage.key), table.c[ROW]).where(*where)
+
+
+def load_initial(session: Session, stage: Stage, columns: Sequence[str],
+                 rows: Sequence[tuple[Any, ...]]) -> None:
+    """``init_record``'s defaults of some creates: rows of the key (as staged), then the
+    values of ``columns``; the creates are inserted joined with them (one statement)."""
+    table = stage.initial
+    if table is None:
+        t = stage.target
+        table = sa.Table(f"{stage.table.name}_init", sa.MetaData(),
+                         *(sa.Column(k, t.c[k].type, primary_key=True) for k in stage.key),
+                         *(sa.Column(c, t.c[c].type) for c in columns),
+                         prefixes=["TEMPORARY"])
+        table.create(session.conn)
+        session.temporary.append(table.name)
+        stage.initial, stage.initial_fields = table, tuple(columns)
+    if rows:
+        names = table.c.keys()
+        session.conn.execute(table.insert(), [dict(zip(names, r, strict=True)) for r in rows])
+
+
+def _with_initial(stage: Stage, table: sa.Table
+                  ) -> tuple[Any, list[sa.ColumnElement[Any]]]:
+    """``table`` joined with the creates' defaults, and the defaults' columns."""
+    i = stage.initial
+    if i is None:
+        return table, []
+    joined = table.outerjoin(i, sa.and_(*(table.c[k] == i.c[k] for k in stage.key)))
+    return joined, [i.c[c] for c in stage.initial_fields]
+
+
+def created_rows(stage: Stage) -> sa.Select[Any]:
+    """Values and row numbers of the creates, then their ``init_record`` defaults."""
+    table, where = _creates(stage)
+    joined, extra = _with_initial(stage, table)
+    return (sa.select(*(table.c[f] for f in stage.fields), table.c[ROW], *extra)
+            .select_from(joined).where(*where))
 
 
 def updated_rows(stage: Stage) -> sa.Select[Any]:
@@ -258,6 +306,27 @@ def unchanged_rows(session: Session, stage: Stage) -> sa.Select[Any]:
     return (sa.select(*(s.c[k] for k in stage.key), s.c[ROW])
             .select_from(s.join(t, _match(stage, s)))
             .where(sa.not_(_differs(session, stage))).order_by(s.c[ROW]))
+
+
+def mark_unchanged(session: Session, stage: Stage) -> None:
+    """Keep the key and row number of the unchanged rows (:func:`unchanged_rows`) in a
+    table of their own, before applying makes the updated rows equal too: read back after
+    the commit's writes, in batches, by :func:`marked_unchanged`."""
+    s = stage.table
+    table = sa.Table(f"{s.name}_same", sa.MetaData(),
+                     *(sa.Column(k, s.c[k].type) for k in stage.key),
+                     sa.Column(ROW, sa.Integer), prefixes=["TEMPORARY"])
+    table.create(session.conn)
+    session.temporary.append(table.name)
+    query = unchanged_rows(session, stage).order_by(None)
+    session.conn.execute(table.insert().from_select([*stage.key, ROW], query))
+    stage.same = table
+
+
+def marked_unchanged(stage: Stage) -> sa.Select[Any]:
+    """Key and row number of the rows :func:`mark_unchanged` kept, by row number."""
+    assert stage.same is not None, "mark_unchanged() first"
+    return sa.select(stage.same).order_by(stage.same.c[ROW])
 
 
 def deleted_rows(stage: Stage) -> sa.Select[Any]:
@@ -370,17 +439,13 @@ def drop_refused(session: Session, stage: Stage, rows: Sequence[int]) -> None:
 def apply_creates(session: Session, stage: Stage, expected: int, rows: Rows = None
                   ) -> None:
     t = stage.target
-    if stage.all_new:
-        source = sa.select(*(stage.table.c[f] for f in stage.fields)).where(
-            *_rows(stage.table.c[ROW], rows))
-        order = [stage.table.c[k] for k in stage.key]
-    else:
-        d = _diff(stage)
-        source = sa.select(*(d.c[f] for f in stage.fields)).where(d.c[OP] == "c",
-                                                                  *_rows(d.c[ROW], rows))
-        order = [d.c[k] for k in stage.key]
-    source = source.order_by(*order)  # key order: the cheapest way to fill a B-tree
-    execute_counted(session, "insert", expected, t.insert().from_select(list(stage.fields), source))
+    table, where = _creates(stage)
+    joined, extra = _with_initial(stage, table)  # init_record's defaults, in the same INSERT
+    source = (sa.select(*(table.c[f] for f in stage.fields), *extra).select_from(joined)
+              .where(*where, *_rows(table.c[ROW], rows))
+              .order_by(*(table.c[k] for k in stage.key)))  # key order: fills a B-tree best
+    execute_counted(session, "insert", expected,
+                    t.insert().from_select([*stage.fields, *stage.initial_fields], source))
 
 
 def apply_updates(session: Session, stage: Stage, expected: int, rows: Rows = None
