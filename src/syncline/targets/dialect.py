@@ -202,6 +202,12 @@ class Dialect(ColumnTypes):
         ``IS [NOT] DISTINCT FROM`` (MySQL: text byte for byte, not by collation)."""
         return column
 
+    def unindexed(self, column: Any) -> Any:
+        """``column`` in a condition its index must not drive: a planner without statistics
+        would walk the index of a non-selective condition (``end_transaction_id IS NULL``
+        holds for every open version) instead of joining from the few changed keys."""
+        return column
+
     # -- staging and writing ----------------------------------------------------------------
     def bulk_load(self, session: Session, table: sa.Table, columns: Sequence[str],
                   rows: Sequence[tuple[Any, ...]]) -> None:

@@ -90,6 +90,11 @@ class SQLite(Dialect):
                 raise lockfile.LockHeld(table, held.holder) from None
 
     # -- column types ------------------------------------------------------------------------
+    def unindexed(self, column: Any) -> Any:
+        """``column + 0``: an expression, which SQLite's planner cannot look up by index
+        (it has no statistics: it takes ``IS NULL`` on an index for a selective lookup)."""
+        return column + 0
+
     def int_bits(self, t: Any) -> int:
         return 64  # every INTEGER column holds 64 bits, whatever its declared type
 

@@ -161,7 +161,7 @@ class VersionWriter:
         changed_pk = (sa.select(*(live.c[p] for p in pk)).select_from(live.join(keys, joined))
                       .subquery())
         closing = (versions.update()
-                   .where(versions.c[history.END_TX].is_(None),
+                   .where(session.dialect.unindexed(versions.c[history.END_TX]).is_(None),
                           versions.c[history.TX] != tx_id,
                           *(versions.c[p] == changed_pk.c[p] for p in pk))
                    .values({history.END_TX: tx_id}))
@@ -184,7 +184,8 @@ class VersionWriter:
         keys = changed.subquery()
         op_column = keys.c[list(keys.c.keys())[-1]]
         v = versions
-        is_open = sa.and_(v.c[history.END_TX].is_(None), v.c[history.TX] != tx_id)
+        is_open = sa.and_(session.dialect.unindexed(v.c[history.END_TX]).is_(None),
+                          v.c[history.TX] != tx_id)
         joined = sa.and_(*(v.c[k] == keys.c[k] for k in pk), op_column == "d")
         columns = [c for c in v.c.keys() if c not in history.VERSION_COLUMNS]
         rows = (sa.select(*(v.c[c] for c in columns), sa.literal(tx_id),
