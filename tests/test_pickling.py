@@ -58,6 +58,9 @@ SAMPLES: dict[str, errors.SynclineError] = {
     "TransientTargetError": errors.TransientTargetError("deadlock detected", code="40P01",
                                                         model="item"),
     "TransientError": errors.TransientError("retry later"),
+    "PartlyAppliedError": errors.PartlyAppliedError(
+        "PUT /items/A2 failed: 500", applied={"created": [["A1"]], "updated": [],
+                                              "deleted": [["B7"]]}, model="item"),
     "AlreadyRunningError": errors.AlreadyRunningError(
         "already running", pid=4242, host="db1", since="2024-05-06T12:00:00Z", model="item"),
 }
@@ -120,3 +123,22 @@ def test_round_trip_with_the_runs_result_and_a_cause(name: str) -> None:
 def test_result_is_a_declared_attribute() -> None:
     assert errors.SynclineError("x").result is None
     assert "result" in errors.SynclineError.__annotations__
+
+
+def test_a_result_with_flagged_deletes_pickles_without_the_plans_key_fold() -> None:
+    """A run's result holds the plan's key fold (a bound method of a plan that holds the
+    importer, maybe a local class): pickled, the deletes ``for_delete`` flagged keep their
+    source rows, matched by their own keys."""
+    from syncline.diff import ChangeSet, Delete
+
+    class Local:  # a local object: cannot be pickled
+        def fold(self, key: tuple[object, ...]) -> tuple[object, ...]:
+            return tuple(str(p).lower() for p in key)
+
+    changes = ChangeSet("item", ("upc", "qty"), ("upc",))
+    changes.deletes.append(Delete(("AB",), ("AB", 1), ("upc", "qty")))
+    model = ModelResult("item", changes=changes, flagged={("ab",): 7},
+                        fold_key=Local().fold)
+    again = pickle.loads(pickle.dumps(model))
+    assert [(r.op, r.key, r.row, r.reason) for r in again.rows()] == [
+        ("delete", ("AB",), 7, "for_delete")]

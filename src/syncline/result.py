@@ -14,6 +14,11 @@ from syncline.lifecycle import RowResult
 ERRORS_SHOWN = 20
 
 
+def _same_key(key: Key) -> Key:
+    """A key as it is (a model whose keys the target does not fold)."""
+    return key
+
+
 @dataclass
 class ModelResult:
     """The outcome of one importer in one run."""
@@ -36,7 +41,18 @@ class ModelResult:
     #: keys ``for_delete`` flagged (as the target matches them) -> source row
     flagged: dict[Key, int] = field(default_factory=dict)
     #: a key as the target matches it (the keys of ``flagged``)
-    fold_key: Callable[[Key], Key] = field(default=lambda key: key, repr=False)
+    fold_key: Callable[[Key], Key] = field(default=_same_key, repr=False, compare=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the plan's ``fold_key`` (it holds the importer, which may not
+        pickle): ``flagged`` is keyed by the deletes' own keys instead."""
+        state = dict(self.__dict__)
+        if self.flagged and self.changes is not None:
+            state["flagged"] = {
+                c.key: self.flagged[self.fold_key(c.key)] for c in self.changes
+                if isinstance(c, Delete) and self.fold_key(c.key) in self.flagged}
+        state["fold_key"] = _same_key
+        return state
 
     def rows(self) -> Iterator[RowResult]:
         """Each row's outcome: the creates (``new``), updates, deletes, the skipped rows,
