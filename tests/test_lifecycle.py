@@ -365,3 +365,33 @@ def test_rows_out_is_never_written_on_a_dry_run_nor_an_input(
     assert proc.returncode != 0 and "the source file" in proc.stderr
     assert csv_source.read_bytes() == before
     assert rows_of(engine, name) == SEED
+
+
+@pytest.mark.parametrize("tracebacks", [False, True])
+def test_a_row_error_carries_its_traceback_only_when_asked(items: tuple[sa.Engine, str],
+                                                            tmp_path: Path,
+                                                            tracebacks: bool) -> None:
+    """A hook's exception on one row, collected under on_error=skip: the row result names
+    it; its traceback (where in the hook it failed) is in --rows-out with --traceback."""
+    engine, name = items
+
+    class Bad(Importer):
+        def before_row(self, record: dict[str, Any], context: Context) -> dict[str, Any]:
+            if record["sku"] == "b":
+                raise ValueError("no b today")
+            return record
+
+    out = tmp_path / "rows.jsonl"
+    source = [{"sku": "a", "name": "apple", "qty": 1}, {"sku": "b", "name": "b", "qty": 2}]
+    result = Handler(target_url=engine_url(engine), importers=[Bad(
+        table=name, key=("sku",), source=IterableSource(source))]).run(RunOptions(
+            on_error="skip", rejects=tmp_path / "rejects.csv", rows_out=out,
+            max_rejected=RejectedLimit(percent=100), tracebacks=tracebacks))
+    (error,) = [r for r in result.rows(name) if r.op == "error"]
+    assert error.key == ("b",) and "no b today" in (error.error or "")
+    assert error.traceback is not None and "raise ValueError" in error.traceback
+    (line,) = [line for line in read_jsonl(out) if line["op"] == "error"]
+    if tracebacks:
+        assert "raise ValueError" in line["traceback"]
+    else:
+        assert "traceback" not in line

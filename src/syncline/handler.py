@@ -315,7 +315,7 @@ class Handler:
             result.models[plan.importer.name].seconds += time.perf_counter() - began
         self._write_rejects(plans, options)
         if options.rows_out is not None:
-            self._rows = RowsFile(check_path(options.rows_out, []))
+            self._rows = RowsFile(check_path(options.rows_out, []), options.tracebacks)
         self._report_rows(session, plans, result, self._rows)
         pause_point("before_commit")
         if writer is not None:

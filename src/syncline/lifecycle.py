@@ -68,9 +68,12 @@ class RowResult:
     error: str | None = None
     #: why a row was skipped (``before_row``, ``skip_row``, ``unchanged``)
     reason: str | None = None
+    #: an error's Python traceback, where it has one (a hook's exception, its cause)
+    traceback: str | None = field(default=None, repr=False)
 
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-friendly: the line ``--rows-out`` writes."""
+    def as_dict(self, tracebacks: bool = False) -> dict[str, Any]:
+        """JSON-friendly: the line ``--rows-out`` writes (the traceback with
+        ``tracebacks``, as ``--traceback`` asks)."""
         data: dict[str, Any] = {"model": self.model, "op": self.op,
                                 "key": [_plain(k) for k in self.key], "row": self.row}
         if self.changes:
@@ -79,6 +82,8 @@ class RowResult:
             data["error"] = self.error
         if self.reason is not None:
             data["reason"] = self.reason
+        if tracebacks and self.traceback is not None:
+            data["traceback"] = self.traceback
         return data
 
 
@@ -108,8 +113,9 @@ class RowsFile:
     folder (bounded memory: a line at a time), fsynced, and renamed into place after the
     commit. A dry run, a refused or a failed run leave no file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, tracebacks: bool = False) -> None:
         self.path = path
+        self.tracebacks = tracebacks
         self._temp: Path | None = None
         self._handle: IO[str] | None = None
 
@@ -120,7 +126,7 @@ class RowsFile:
                     "w", encoding="utf-8", dir=self.path.parent, prefix=f".{self.path.name}.",
                     suffix=".tmp", delete=False)
                 self._temp = Path(self._handle.name)
-            self._handle.write(json.dumps(row.as_dict(), default=str) + "\n")
+            self._handle.write(json.dumps(row.as_dict(self.tracebacks), default=str) + "\n")
         except OSError as exc:
             self.discard()
             raise OutputError(f"cannot write the rows file {self.path}: {exc.strerror or exc};"

@@ -101,5 +101,7 @@ class RunOptions:
     report_skipped: bool = False
     #: ``--rows-out FILE.jsonl``: every row's outcome, published after the commit
     rows_out: Path | None = None
+    #: row results of errors carry their Python traceback (``--traceback``)
+    tracebacks: bool = False
     #: seconds any wait for a lock another session holds may last; then a transient error
     lock_timeout: float = 30.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +13,15 @@ from syncline.lifecycle import RowResult
 
 #: how many errors a report lists one by one; the count always covers all of them
 ERRORS_SHOWN = 20
+
+
+def _traceback(error: BaseException) -> str | None:
+    """The Python traceback of a row error that has one (a hook's exception is its
+    cause); None for errors syncline found in the data itself."""
+    cause = error.__cause__
+    if cause is None or cause.__traceback__ is None:
+        return None
+    return "".join(traceback.format_exception(error))
 
 
 def _same_key(key: Key) -> Key:
@@ -76,7 +86,8 @@ class ModelResult:
             if error.row is not None:
                 key = error.key if isinstance(error.key, tuple) else (
                     () if error.key is None else (error.key,))
-                yield RowResult(self.model, "error", key, error.row, error=str(error))
+                yield RowResult(self.model, "error", key, error.row, error=str(error),
+                                traceback=_traceback(error))
 
     def _count(self, name: str) -> int:
         return self.changes.counts()[name] if self.changes is not None else 0

@@ -42,6 +42,7 @@ def _run_options(kw: dict[str, Any], **extra: Any) -> Any:
         lock_timeout=kw["lock_timeout"],
         rows_out=Path(kw["rows_out"]) if kw["rows_out"] else None,
         report_skipped=kw["report_skipped"],
+        tracebacks=bool((click.get_current_context().find_root().obj or {}).get("traceback")),
         versions=kw["versions"], runas=kw["runas"], comment=kw["comment"],
         **extra,
     )
