@@ -39,7 +39,7 @@ from syncline.faults import pause_point
 from syncline.guards import check_guards, check_rejected
 from syncline.importer import Importer
 from syncline.inference import infer_spec
-from syncline.lifecycle import Context, call_hook
+from syncline.lifecycle import Context, call_after_run, call_hook
 from syncline.options import RunOptions
 from syncline.rejects import source_files
 from syncline.result import ModelResult, Result
@@ -125,24 +125,16 @@ class TargetHandler:
             if isinstance(exc, SynclineError):
                 result.error = exc
             exc.result = result  # type: ignore[attr-defined]
-            self._after_run(result, exc)
+            call_after_run(self.after_run, result, exc)
             raise
         finally:
             result.seconds = time.perf_counter() - started
             target.close()
             importer.close_source()
             importer.context = None
-        self._after_run(result, None)
+        call_after_run(self.after_run, result, None)
         return result
 
-    def _after_run(self, result: Result, error: BaseException | None) -> None:
-        try:
-            call_hook(self.after_run, "after_run", result, error)
-        except SynclineError as exc:
-            if error is None:
-                exc.result = result
-                raise
-            error.add_note(f"after_run failed too: {exc}")
 
     def _run(self, source: Source, context: Context, options: RunOptions, result: Result,
              progress: Progress | None) -> None:

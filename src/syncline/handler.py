@@ -20,11 +20,11 @@ from typing import ClassVar, NamedTuple
 from syncline.engines.base import DiffEngine, choose_engine
 from syncline.engines.plan import Computed, Plan
 from syncline.engines.planning import make_plan
-from syncline.errors import ConfigError, GuardError, HookError, RowErrors, SynclineError
+from syncline.errors import ConfigError, GuardError, RowErrors, SynclineError
 from syncline.faults import pause_point
 from syncline.guards import check_guards, check_rejected
 from syncline.importer import Importer
-from syncline.lifecycle import Context, RowResult, RowsFile, call_hook
+from syncline.lifecycle import Context, RowResult, RowsFile, call_after_run, call_hook
 from syncline.locks import run_lock
 from syncline.options import RunOptions
 from syncline.rejects import Rejected, RejectsFile, check_path, database_files, source_files
@@ -170,7 +170,7 @@ class Handler:
             if isinstance(exc, SynclineError):
                 result.error = exc
             exc.result = result  # type: ignore[attr-defined]
-            self._after_run(result, exc)
+            call_after_run(self.after_run, result, exc)
             raise
         finally:
             if self._rejects is not None and result.committed:
@@ -189,18 +189,9 @@ class Handler:
             for importer in chosen:
                 importer.close_source()
                 importer.context = None
-        self._after_run(result, None)
+        call_after_run(self.after_run, result, None)
         return result
 
-    def _after_run(self, result: Result, error: BaseException | None) -> None:
-        """``after_run``; its failure after a failed run is a note on the run's error."""
-        try:
-            call_hook(self.after_run, "after_run", result, error)
-        except HookError as exc:
-            if error is None:
-                exc.result = result
-                raise
-            error.add_note(f"after_run failed too: {exc}")
 
     def _run(self, session: TargetSession, chosen: list[Importer], options: RunOptions,
              result: Result, progress: Progress | None) -> None:

@@ -108,6 +108,18 @@ def call_hook(hook: Callable[..., Any], name: str, *args: Any, **where: Any) -> 
         raise error from exc
 
 
+def call_after_run(hook: Callable[[Any, BaseException | None], None], result: Any,
+                   error: BaseException | None) -> None:
+    """A handler's ``after_run`` hook: what it raises after a run that succeeded is the
+    run's error (the commit stands); after a failed run, a note on the run's error."""
+    try:
+        call_hook(hook, "after_run", result, error)
+    except HookError as exc:
+        if error is None:
+            exc.result = result
+            raise
+        error.add_note(f"after_run failed too: {exc}")
+
 class RowsFile:
     """``--rows-out FILE.jsonl``: row results streamed to a temporary file in the same
     folder (bounded memory: a line at a time), fsynced, and renamed into place after the
@@ -119,14 +131,18 @@ class RowsFile:
         self._temp: Path | None = None
         self._handle: IO[str] | None = None
 
+    def _open(self) -> IO[str]:
+        """The temporary file beside the destination, made on first use."""
+        if self._handle is None:
+            self._handle = tempfile.NamedTemporaryFile(
+                "w", encoding="utf-8", dir=self.path.parent, prefix=f".{self.path.name}.",
+                suffix=".tmp", delete=False)
+            self._temp = Path(self._handle.name)
+        return self._handle
+
     def write(self, row: RowResult) -> None:
         try:
-            if self._handle is None:
-                self._handle = tempfile.NamedTemporaryFile(
-                    "w", encoding="utf-8", dir=self.path.parent, prefix=f".{self.path.name}.",
-                    suffix=".tmp", delete=False)
-                self._temp = Path(self._handle.name)
-            self._handle.write(json.dumps(row.as_dict(self.tracebacks), default=str) + "\n")
+            self._open().write(json.dumps(row.as_dict(self.tracebacks), default=str) + "\n")
         except OSError as exc:
             self.discard()
             raise OutputError(f"cannot write the rows file {self.path}: {exc.strerror or exc};"
@@ -136,14 +152,10 @@ class RowsFile:
         """Flush and fsync the temporary file (before the commit); an empty run's file is
         created empty."""
         try:
-            if self._handle is None:
-                self._handle = tempfile.NamedTemporaryFile(
-                    "w", encoding="utf-8", dir=self.path.parent, prefix=f".{self.path.name}.",
-                    suffix=".tmp", delete=False)
-                self._temp = Path(self._handle.name)
-            self._handle.flush()
-            os.fsync(self._handle.fileno())
-            self._handle.close()
+            handle = self._open()
+            handle.flush()
+            os.fsync(handle.fileno())
+            handle.close()
         except OSError as exc:
             self.discard()
             raise OutputError(f"cannot write the rows file {self.path}: {exc.strerror or exc};"
