@@ -176,7 +176,7 @@ def test_init_revision_upgrade_check_downgrade(project: Project) -> None:
     assert "(syncline) (head)" in current
     assert project.db("heads").stdout.count("(head)") == 2
     history = project.db("history").stdout.splitlines()
-    assert len(history) == 3  # newest first
+    assert len(history) == 4  # newest first (syncline_0001, syncline_0002)
     assert history.index(next(h for h in history if h.endswith("add widgets, components"))) \
         < history.index(next(h for h in history if h.endswith(f"{name} branch")))
     assert project.db("check").stdout.startswith("the database matches the models")
@@ -302,8 +302,8 @@ def test_syncline_branch_keeps_tables_versions_enable_made(tmp_path: Path) -> No
         with engine.begin() as conn:
             conn.execute(sa.text("INSERT INTO \"transaction\" (issued_at) VALUES ('2024-01-01')"))
         steps = upgrade(ProjectConfig(), url)
-        assert [s.revision for s in steps] == ["syncline_0001"]
-        assert [r.revision for r in current(ProjectConfig(), url)] == ["syncline_0001"]
+        assert [s.revision for s in steps] == ["syncline_0001", "syncline_0002"]
+        assert [r.revision for r in current(ProjectConfig(), url)] == ["syncline_0002"]
         downgrade(ProjectConfig(), url, "base")
         tables = set(sa.inspect(engine).get_table_names())
         assert "transaction" in tables  # it holds a transaction: kept
@@ -320,9 +320,11 @@ def test_db_upgrade_runs_as_a_command_without_a_project(tmp_path: Path) -> None:
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("applied syncline_0001")
+    assert "applied syncline_0002" in proc.stdout
     engine = sa.create_engine(url)
     try:
-        assert {"transaction", "transaction_meta"} <= set(sa.inspect(engine).get_table_names())
+        assert {"transaction", "transaction_meta", "syncline_datasync_queue",
+                "syncline_datasync_dead"} <= set(sa.inspect(engine).get_table_names())
     finally:
         engine.dispose()
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from itertools import chain
-from typing import ClassVar, NamedTuple
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
 from syncline.engines.base import DiffEngine, choose_engine
 from syncline.engines.plan import Computed, Plan
@@ -40,6 +40,9 @@ from syncline.versions.writer import (
     require_version_columns,
 )
 
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
 #: called as progress(model, phase, done, total): phase is "read", "apply"
 Progress = Callable[[str, str, int, int | None], None]
 
@@ -61,7 +64,8 @@ class Handler:
     importers: ClassVar[Sequence[type[Importer]]] = ()
     #: default URLs; the command line or the constructor can replace them
     source_url: str | None = None
-    target_url: str | None = None
+    #: a URL, or an engine whose connection pool every run shares (the datasync's)
+    target_url: str | sa.Engine | None = None
     #: who a run's versions say made the changes, unless the run says (``--runas``)
     runas: str | None = None
 
@@ -142,9 +146,16 @@ class Handler:
 
     # -- running --------------------------------------------------------------
     def run(self, options: RunOptions | None = None, models: Sequence[str] | None = None,
-            progress: Progress | None = None) -> Result:
-        """One run; raises a SynclineError (with ``.result`` attached) when it fails."""
+            progress: Progress | None = None,
+            in_transaction: Callable[[sa.Connection], None] | None = None) -> Result:
+        """One run; raises a SynclineError (with ``.result`` attached) when it fails.
+
+        ``in_transaction`` is called with the run's connection after every write, right
+        before the commit: what it writes commits or rolls back with the run (datasync
+        removes the changes it applied from its queue this way); what it raises fails the
+        run, and nothing is written."""
         options = options or RunOptions()
+        self._in_transaction = in_transaction
         chosen = [self.importer(m) for m in models] if models else list(self._importers)
         chosen.sort(key=self._importers.index)
         result = Result(dry_run=options.dry_run)
@@ -309,6 +320,9 @@ class Handler:
             self._rows = RowsFile(check_path(options.rows_out, []), options.tracebacks)
         self._report_rows(session, plans, result, self._rows)
         pause_point("before_commit")
+        if self._in_transaction is not None:
+            with session.translating("cannot finish the run's transaction"):
+                self._in_transaction(session.conn)
         if writer is not None:
             result.transaction_id = writer.transaction_id
             for plan, _, _ in plans:

@@ -27,7 +27,7 @@ def cli(ctx: click.Context, traceback: bool, config_path: str | None) -> None:
 
 
 def _register() -> None:
-    from syncline.cli import commands, db, new, versions
+    from syncline.cli import commands, datasync, db, new, versions
 
     cli.add_command(commands.sync_command)
     cli.add_command(commands.export_command)
@@ -37,6 +37,7 @@ def _register() -> None:
     cli.add_command(versions.history_command)
     cli.add_command(db.db_group)
     cli.add_command(new.new_command)
+    cli.add_command(datasync.datasync_group)
 
 
 def main(argv: list[str] | None = None) -> None:

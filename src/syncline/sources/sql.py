@@ -7,6 +7,7 @@ placeholders into its string literals or names.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -38,6 +39,19 @@ class SqlSource:
         self.name = f"table {table} in {where}" if table else f"query in {where}"
         self._columns: list[SourceColumn] | None = None
         self._table: sa.Table | None = None
+        #: read only the rows whose key is one of these (:meth:`only`)
+        self._only: tuple[tuple[str, ...], list[tuple[Any, ...]]] | None = None
+
+    def only(self, key: Sequence[str], keys: Sequence[tuple[Any, ...]]) -> SqlSource:
+        """This table's rows whose ``key`` columns hold one of ``keys``, and no other (the
+        datasync reads just the changed records); shares this source's connection pool.
+        A query is the user's SQL, run as written: it cannot be narrowed (ConfigError)."""
+        if self.table_name is None:
+            raise ConfigError(f"{self.name} is a query: it cannot be read for given keys only")
+        narrowed = copy.copy(self)
+        narrowed._owns_engine = False
+        narrowed._only = (tuple(key), [tuple(k) for k in keys])
+        return narrowed
 
     def close(self) -> None:
         """Close the connection pool, if this source made it."""
@@ -94,9 +108,11 @@ class SqlSource:
             with self.engine.connect() as conn:
                 if self.table_name is not None:
                     table = self._selectable(conn)
+                    query = sa.select(*(_as_read(table.c[f]) for f in fields))
+                    if self._only is not None:
+                        query = query.where(_key_in(table, *self._only))
                     result = conn.execution_options(
-                        stream_results=True, yield_per=self.batch_size).execute(
-                        sa.select(*(_as_read(table.c[f]) for f in fields)))
+                        stream_results=True, yield_per=self.batch_size).execute(query)
                     pick = None
                 else:
                     result = self._run_query(conn, stream_results=True,
@@ -113,6 +129,21 @@ class SqlSource:
         except sa.exc.DBAPIError as exc:
             raise source_error(exc, f"reading {self.name} failed after {row} rows",
                                "nothing was written") from exc
+
+
+def _key_in(table: sa.Table, key: tuple[str, ...], keys: list[tuple[Any, ...]]
+            ) -> sa.ColumnElement[bool]:
+    """``key IN (keys)``; false for no keys."""
+    if not keys:
+        return sa.false()
+    try:
+        columns = [table.c[name] for name in key]
+    except KeyError as exc:
+        raise ConfigError(f"source table {table.name!r} has no key column {exc.args[0]!r}"
+                          ) from None
+    if len(columns) == 1:
+        return columns[0].in_([k[0] for k in keys])
+    return sa.tuple_(*columns).in_(keys)
 
 
 def source_error(exc: sa.exc.DBAPIError, doing: str, outcome: str = "") -> SourceError:

@@ -1,0 +1,181 @@
+"""A consumer: claim a batch of changes, apply it through the importers' keys mode.
+
+Each model's changed keys go through one run of the handler (same hooks, types, guards and
+versions as a full sync), with the model's source narrowed to those keys, and the changes
+are deleted from the queue in that run's transaction (:meth:`Queue.complete`). A batch that
+fails is split in halves until the failing keys are found: the others apply, the failing
+ones are retried with backoff and, after ``max_tries``, moved to the dead letters.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from syncline.datasync.queue import Change, Queue, consumer_name, now
+from syncline.errors import AlreadyRunningError, SynclineError, TransientError
+from syncline.handler import Handler
+from syncline.options import RunOptions
+from syncline.sources.sql import SqlSource
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How a consumer works (``syncline datasync run`` options)."""
+
+    #: changes claimed at a time
+    batch: int = 500
+    #: seconds a claim is this consumer's; then another may take the changes over
+    lease: float = 120.0
+    #: a change that failed this many times goes to the dead letters
+    max_tries: int = 5
+    #: who makes the changes (the versions' transaction user)
+    runas: str | None = None
+
+
+@dataclass
+class Counts:
+    """What a consumer did so far."""
+
+    batches: int = 0
+    applied: int = 0
+    retried: int = 0
+    dead: int = 0
+
+
+class Busy(Exception):
+    """Another run holds the model's table: the changes were given back, try again soon."""
+
+
+class Consumer:
+    """Applies queued changes of a handler's models (see the module's docstring)."""
+
+    def __init__(self, handler: Handler, queue: Queue, source_keys: dict[str, tuple[str, ...]],
+                 settings: Settings, log: Log) -> None:
+        #: the source's key columns of each model: the queued keys are theirs
+        self.source_keys = source_keys
+        self.handler = handler
+        self.queue = queue
+        self.settings = settings
+        self.log = log
+        self.name = consumer_name()
+        self.started = now()
+        self.counts = Counts()
+        self.order = {model: i for i, model in enumerate(handler.models)}
+
+    def step(self) -> int:
+        """Claim one batch and apply it; the number of changes claimed (0: none due).
+        Raises TransientError (or a driver error) when the target cannot be reached."""
+        changes = self.queue.claim(self.name, self.settings.batch, self.settings.lease,
+                                   list(self.source_keys))
+        if not changes:
+            return 0
+        by_model: dict[str, list[Change]] = {}
+        for change in changes:
+            by_model.setdefault(change.model, []).append(change)
+        busy: list[Change] = []
+        pending = sorted(by_model, key=self.order.__getitem__)  # dependency order
+        while pending:
+            model = pending[0]
+            try:
+                self._apply(model, by_model[model])
+            except Busy as exc:
+                busy.extend(exc.args[0])
+            except BaseException:
+                # what was applied is off the queue already; the rest goes back now
+                # (when the target cannot be reached either, the lease expires instead)
+                rest = [c for m in pending for c in by_model[m]]
+                _quietly(self.queue.release, self.name, rest + busy)
+                raise
+            pending.pop(0)
+        if busy:
+            self.queue.release(self.name, busy)
+            time.sleep(0.05)  # the other run is short: look again soon
+        self.counts.batches += 1
+        return len(changes)
+
+    def _apply(self, model: str, changes: Sequence[Change]) -> None:
+        keys = list(dict.fromkeys(c.key for c in changes))
+        began = time.perf_counter()
+        try:
+            result = self._run(model, keys, changes)
+        except AlreadyRunningError:
+            raise Busy(list(changes)) from None
+        except TransientError:
+            raise
+        except SynclineError as exc:
+            self._failed(model, keys, changes, exc)
+            return
+        except Exception as exc:  # a bug in a hook must not stop the other records
+            self._failed(model, keys, changes, exc)
+            return
+        self.counts.applied += len(changes)
+        ended = now()
+        lag = max((ended - c.changed_at).total_seconds() for c in changes)
+        counts = result.models[model]
+        self.log(f"{model}: {len(changes)} changes of {len(keys)} records:"
+                 f" {counts.created} created, {counts.updated} updated, {counts.deleted}"
+                 f" deleted in {time.perf_counter() - began:.3f} s; lag {lag:.3f} s")
+
+    def _run(self, model: str, keys: list[tuple[Any, ...]], changes: Sequence[Change]) -> Any:
+        importer = self.handler.importer(model)
+        source = self.handler.source_for(importer)
+        if isinstance(source, SqlSource) and source.table_name is not None:
+            importer.use_source(source.only(self.source_keys[model], keys))
+        options = RunOptions(keys=keys, delete=True, allow_mass_delete=True,
+                             runas=self.settings.runas, comment="datasync")
+
+        def complete(conn: sa.Connection) -> None:
+            self.queue.complete(conn, self.name, changes)
+
+        try:
+            return self.handler.run(options, [model], in_transaction=complete)
+        finally:
+            importer.use_source(source)
+
+    def _failed(self, model: str, keys: list[tuple[Any, ...]], changes: Sequence[Change],
+                error: BaseException) -> None:
+        """Split a failed batch until the failing records are alone; count their try."""
+        if len(keys) > 1:
+            half = set(keys[: len(keys) // 2])
+            for part in ([c for c in changes if c.key in half],
+                         [c for c in changes if c.key not in half]):
+                try:
+                    self._apply(model, part)
+                except Busy as exc:
+                    self.queue.release(self.name, exc.args[0])
+            return
+        retried, dead = self.queue.fail(self.name, changes, _describe(error),
+                                        self.settings.max_tries)
+        self.counts.retried += retried
+        self.counts.dead += dead
+        tries = max(c.tries for c in changes) + 1
+        where = "moved to the dead letters" if dead else "will be retried"
+        self.log(f"{model}: record {_key_text(keys[0])} failed (try {tries} of"
+                 f" {self.settings.max_tries}), {where}: {_describe(error)}")
+
+    def beat(self, *, stopped: bool = False) -> None:
+        self.queue.beat(self.name, started=self.started, batches=self.counts.batches,
+                        applied=self.counts.applied, stopped=stopped)
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    return text if isinstance(error, SynclineError) else f"{type(error).__name__}: {text}"
+
+
+def _key_text(key: tuple[Any, ...]) -> str:
+    return ", ".join(map(repr, key)) if len(key) > 1 else repr(key[0])
+
+
+def _quietly(call: Callable[..., Any], *args: Any) -> None:
+    try:
+        call(*args)
+    except (sa.exc.SQLAlchemyError, SynclineError):
+        pass  # the lease expires instead

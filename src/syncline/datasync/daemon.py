@@ -1,0 +1,266 @@
+"""The datasync daemon: a watcher and consumers, in the foreground, until SIGTERM.
+
+The first process watches (moves source changes onto the queue) and consumes; with
+``consumers=N`` it starts N-1 more consumer processes and starts again any that dies.
+SIGTERM or Ctrl-C: each process finishes the batch in hand and exits; the daemon exits 0.
+When the target (or the source) cannot be reached, each process waits — 0.5 s, doubling up
+to 10 s — and tries again: nothing is lost meanwhile, the changes wait in the source's
+change log or the queue.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from syncline.datasync.consumer import Consumer, Settings
+from syncline.datasync.queue import Queue
+from syncline.datasync.watchers import PollingWatcher, TriggerWatcher
+from syncline.errors import ConfigError, SynclineError, TransientError
+from syncline.handler import Handler
+from syncline.importer import Importer
+from syncline.masking import mask_url
+from syncline.targets import triggers
+from syncline.targets.sql import make_engine
+
+Log = Callable[[str], None]
+
+#: the longest wait between two tries to reach an unreachable database
+MAX_WAIT = 10.0
+#: seconds between a consumer's signs of life in the consumers table
+BEAT_EVERY = 5.0
+
+
+@dataclass(frozen=True)
+class Job:
+    """What one daemon runs: picklable, so that each consumer process builds its own."""
+
+    target_url: str
+    source_url: str | None = None
+    #: zero-code: source tables, each synced into the target table of the same name
+    tables: tuple[str, ...] = ()
+    #: a handler (entry point name or module:Class) instead of ``tables``
+    handler: str | None = None
+    settings: Settings = field(default_factory=Settings)
+    #: seconds between looks at an idle source and queue (PostgreSQL wakes at once)
+    idle: float = 0.2
+    #: polling instead of triggers: the source column that grows on every change
+    since_column: str | None = None
+    #: polling: seconds between two looks for deleted records
+    delete_check: float = 60.0
+
+    #: polling: the key columns of the polled tables (triggers record theirs when installed)
+    key: tuple[str, ...] = ()
+
+    def build(self) -> Built:
+        """The handler, the source key of each model, and the models of each source table."""
+        if self.handler is None and (self.source_url is None or not self.tables):
+            raise ConfigError("datasync run needs --source and --table, or --handler")
+        if self.handler is not None:
+            from syncline.plugins import load_handler
+
+            handler = load_handler(self.handler)(source_url=self.source_url,
+                                                 target_url=self.target_url)
+            if handler.source_url is None:
+                raise ConfigError(f"handler {handler.name} has no source_url: pass --source")
+            source = make_engine(handler.source_url)
+            watched = self._watched(source, handler.source_url)
+        else:
+            assert self.source_url is not None
+            source = make_engine(self.source_url)
+            watched = self._watched(source, self.source_url)
+            handler = Handler(source_url=self.source_url, target_url=self.target_url,
+                              importers=[Importer(table=t, key=watched[t])
+                                         for t in self.tables], name="datasync")
+        runas = self.settings.runas or handler.runas
+        handler.runas = runas or os.environ.get("SYNCLINE_RUNAS") or "datasync"
+        keys: dict[str, tuple[str, ...]] = {}
+        models_of: dict[str, list[str]] = {}
+        for model in handler.models:
+            importer = handler.importer(model)
+            table = importer.source_table or importer.table
+            if importer.source_query is not None or table not in watched:
+                continue
+            if tuple(importer.key) != watched[table]:
+                raise ConfigError(
+                    f"model {model}: its key ({', '.join(importer.key)}) is not the watched"
+                    f" key of source table {table!r} ({', '.join(watched[table])}): reinstall"
+                    " the triggers with the importer's key")
+            keys[model] = watched[table]
+            models_of.setdefault(table, []).append(model)
+        if not keys:
+            raise ConfigError(f"no model of handler {handler.name} reads a watched source"
+                              f" table in {mask_url(source.url)}: run syncline datasync"
+                              " install --source URL --table T --key K first")
+        target = make_engine(self.target_url)
+        handler.target_url = target  # one connection pool for every batch
+        return Built(handler, source, target, keys, models_of)
+
+    def _watched(self, source: sa.Engine, url: str) -> dict[str, tuple[str, ...]]:
+        """Each watched source table's key: as the triggers were installed, or (polling)
+        ``key`` for each of ``tables``."""
+        if self.since_column is not None:
+            if not self.key:
+                raise ConfigError("polling (--since-column) needs --key")
+            return {table: self.key for table in self.tables}
+        found = triggers.watched(source)
+        for table in self.tables:
+            if table not in found:
+                raise ConfigError(
+                    f"source table {table!r} is not watched in {mask_url(url)}: run"
+                    f" syncline datasync install --source URL --table {table} --key K first")
+        return found
+
+
+@dataclass
+class Built:
+    handler: Handler
+    source: sa.Engine
+    target: sa.Engine
+    keys: dict[str, tuple[str, ...]]
+    models_of: dict[str, list[str]]
+
+
+class Stop:
+    """Set by SIGTERM/SIGINT: finish the batch in hand, then exit."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, self._set)
+
+    def _set(self, signum: int, frame: Any) -> None:
+        self.event.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self.event.is_set()
+
+    def sleep(self, seconds: float) -> None:
+        self.event.wait(seconds)
+
+
+def stderr_log(message: str) -> None:
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+    print(f"{stamp}Z datasync[{os.getpid()}] {message}", file=sys.stderr, flush=True)
+
+
+def run(job: Job, *, consumers: int = 1, log: Log = stderr_log,
+        stop: Stop | None = None) -> None:
+    """Run the daemon in the foreground until ``stop`` (SIGTERM, Ctrl-C)."""
+    stop = stop or Stop()
+    built = job.build()  # refuse a bad configuration before anything starts
+    Queue(built.target).create()
+    context = multiprocessing.get_context("spawn")
+    children: list[Any] = []
+
+    def start(number: int) -> Any:
+        child = context.Process(target=_consume_only, args=(job, number), daemon=False,
+                                name=f"syncline-datasync-{number}")
+        child.start()
+        return child
+
+    try:
+        children = [start(n) for n in range(1, consumers)]
+        log(f"started: {', '.join(built.keys)} from {mask_url(built.source.url)} to"
+            f" {mask_url(built.target.url)}, {consumers} consumer(s)")
+
+        def supervise() -> None:
+            for i, child in enumerate(children):
+                if not child.is_alive() and not stop.stopping:
+                    log(f"consumer process {child.pid} exited ({child.exitcode}); starting"
+                        " another")
+                    children[i] = start(i + 1)
+
+        _loop(job, built, stop, log, watch=True, between=supervise)
+    finally:
+        for child in children:
+            if child.is_alive() and child.pid is not None:
+                os.kill(child.pid, signal.SIGTERM)
+        for child in children:
+            child.join(timeout=60)
+            if child.is_alive():
+                child.kill()
+        log("stopped")
+
+
+def _consume_only(job: Job, number: int) -> None:
+    stop = Stop()
+    parent = os.getppid()
+
+    def orphaned() -> None:  # the daemon was killed: its consumers stop with it
+        if os.getppid() != parent:
+            stop.event.set()
+
+    try:
+        _loop(job, job.build(), stop, stderr_log, watch=False, between=orphaned)
+    except SynclineError as exc:
+        stderr_log(f"consumer {number} failed: {exc}")
+        sys.exit(1)
+
+
+def _loop(job: Job, built: Built, stop: Stop, log: Log, *, watch: bool,
+          between: Callable[[], None] | None = None) -> None:
+    queue = Queue(built.target)
+    consumer = Consumer(built.handler, queue, built.keys, job.settings, log)
+    watchers: list[Any] = []
+    waiter: triggers.ChangeWaiter | None = None
+    if watch and job.since_column is None:
+        watchers.append(TriggerWatcher(built.source, queue, built.models_of))
+        waiter = triggers.ChangeWaiter(built.source)
+    elif watch and job.since_column is not None:
+        for table, models in built.models_of.items():
+            targets = [(m, built.handler.importer(m).table, built.handler.importer(m).key)
+                       for m in models]
+            watchers.append(PollingWatcher(built.source, queue, table,
+                                           built.keys[models[0]], job.since_column,
+                                           targets, delete_check=job.delete_check))
+    wait = 0.0
+    beaten = 0.0
+    try:
+        while not stop.stopping:
+            if between is not None:
+                between()
+            try:
+                if time.monotonic() - beaten >= BEAT_EVERY:
+                    consumer.beat()
+                    beaten = time.monotonic()
+                moved = sum(w.move() for w in watchers)
+                handled = consumer.step()
+            except (TransientError, sa.exc.DBAPIError) as exc:
+                wait = min(max(wait * 2, 0.5), MAX_WAIT)
+                log(f"cannot reach a database ({_first_line(exc)}); trying again in"
+                    f" {wait:g} s")
+                stop.sleep(wait)
+                continue
+            wait = 0.0
+            if moved or handled:
+                continue
+            if waiter is not None:
+                waiter.wait(job.idle)
+            else:
+                stop.sleep(job.idle)
+    finally:
+        if waiter is not None:
+            waiter.close()
+        try:
+            consumer.beat(stopped=True)
+        except (SynclineError, sa.exc.SQLAlchemyError):
+            pass
+        built.source.dispose()
+        built.target.dispose()
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc) or type(exc).__name__).splitlines()[0]

@@ -1,0 +1,165 @@
+"""Watchers: how source changes are noticed and put on the queue.
+
+Each has one method, ``move() -> int``: carry what changed since the last call onto the
+queue, and return how many source changes it carried (0: nothing new). Carrying is
+at-least-once: the queue's insert commits before the source side forgets the change, so a
+crash in between queues a change twice, which is harmless (applying is idempotent).
+
+- :class:`TriggerWatcher` reads the change log the installed triggers write
+  (``syncline datasync install``; :mod:`syncline.targets.triggers`).
+- :class:`PollingWatcher` reads a table's rows whose ``--since-column`` value is past the
+  position it remembers in the target (deletes: a periodic comparison of the keys).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from syncline.datasync.queue import NewChange, Queue, now
+from syncline.errors import ConfigError
+from syncline.targets import triggers
+
+
+def utc(moment: Any) -> datetime:
+    """A source timestamp as naive UTC (a text one, as SQLite keeps it, parsed)."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    if not isinstance(moment, datetime):
+        return now()
+    when: datetime = moment
+    return when if when.tzinfo is None else when.astimezone(UTC).replace(tzinfo=None)
+
+
+class TriggerWatcher:
+    """Moves the trigger-written change log of ``tables`` onto the queue."""
+
+    def __init__(self, source: sa.Engine, queue: Queue, models_of: dict[str, list[str]],
+                 batch: int = 5000) -> None:
+        self.source = source
+        self.queue = queue
+        self.models_of = models_of
+        self.batch = batch
+        self.changes = triggers.changes_table(sa.MetaData())
+
+    def move(self) -> int:
+        c = self.changes.c
+        with self.source.connect() as conn:
+            rows = conn.execute(sa.select(self.changes)
+                                .where(c.table_name.in_(list(self.models_of)))
+                                .order_by(c.id).limit(self.batch)).all()
+        if not rows:
+            return 0
+        new = [NewChange(model, tuple(json.loads(r.key_json)), r.op, utc(r.changed_at))
+               for r in rows for model in self.models_of[r.table_name]]
+        with self.queue.engine.begin() as conn:
+            self.queue.put(conn, new)
+        ids = [r.id for r in rows]
+        with self.source.begin() as conn:
+            for start in range(0, len(ids), 500):
+                conn.execute(self.changes.delete().where(c.id.in_(ids[start:start + 500])))
+        return len(rows)
+
+
+class PollingWatcher:
+    """Rows of ``table`` whose ``since`` column is past the remembered position; every
+    ``delete_check`` seconds, the target's keys the source no longer has, as deletes.
+
+    A row written with a ``since`` value at or before the position after the watcher
+    passed it (a long transaction committing an older timestamp) is missed until the next
+    full sync: where that can happen, use triggers (docs/datasync.md, "Polling")."""
+
+    def __init__(self, source: sa.Engine, queue: Queue, table: str, key: Sequence[str],
+                 since: str, models: Sequence[tuple[str, str, Sequence[str]]],
+                 batch: int = 5000, delete_check: float = 60.0) -> None:
+        self.source = source
+        self.queue = queue
+        self.key = tuple(key)
+        self.since = since
+        #: (model, target table, target key) fed by this table
+        self.models = list(models)
+        self.batch = batch
+        self.delete_check = delete_check
+        self.name = f"poll {table}.{since}"
+        try:
+            self.table = sa.Table(table, sa.MetaData(), autoload_with=source)
+        except sa.exc.NoSuchTableError:
+            raise ConfigError(f"source table {table!r} does not exist") from None
+        for column in (*self.key, since):
+            if column not in self.table.c:
+                raise ConfigError(f"source table {table!r} has no column {column!r}")
+        self._checked = 0.0
+
+    def move(self) -> int:
+        moved = self._changed()
+        if time.monotonic() - self._checked >= self.delete_check:
+            moved += self._gone()
+            self._checked = time.monotonic()
+        return moved
+
+    def _changed(self) -> int:
+        since = self.table.c[self.since]
+        with self.queue.engine.connect() as conn:
+            stored = self.queue.position(conn, self.name)
+        position = None if stored is None else json.loads(stored)
+        query = sa.select(*(self.table.c[k] for k in self.key), since).order_by(since)
+        if position is not None:
+            query = query.where(since > _typed(since, position))
+        with self.source.connect() as conn:
+            rows = conn.execute(query.limit(self.batch)).all()
+        if not rows:
+            return 0
+        last = rows[-1][-1]
+        if len(rows) == self.batch and rows[0][-1] != last:
+            # the next batch starts past `last`: rows sharing it must all be in this one
+            rows = [r for r in rows if r[-1] != last]
+            last = rows[-1][-1]
+        at = now()
+        new = [NewChange(model, tuple(r[:-1]), "u", at)
+               for r in rows for model, _, _ in self.models]
+        with self.queue.engine.begin() as conn:
+            self.queue.put(conn, new)
+            self.queue.move_position(conn, self.name, json.dumps(_plain(last)))
+        return len(rows)
+
+    def _gone(self) -> int:
+        """The target's keys that the source no longer has (each model's table)."""
+        with self.source.connect() as conn:
+            present = {tuple(r) for r in conn.execute(
+                sa.select(*(self.table.c[k] for k in self.key)))}
+        new: list[NewChange] = []
+        at = now()
+        for model, table_name, key in self.models:
+            target = sa.Table(table_name, sa.MetaData(), autoload_with=self.queue.engine)
+            with self.queue.engine.connect() as conn:
+                for row in conn.execute(sa.select(*(target.c[k] for k in key))):
+                    if tuple(row) not in present:
+                        new.append(NewChange(model, tuple(row), "d", at))
+        if new:
+            with self.queue.engine.begin() as conn:
+                self.queue.put(conn, new)
+        return len(new)
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def _typed(column: sa.ColumnElement[Any], value: Any) -> Any:
+    """A remembered position back in the column's type (JSON keeps timestamps as text)."""
+    python_type: type | None
+    try:
+        python_type = column.type.python_type
+    except NotImplementedError:
+        python_type = None
+    if isinstance(value, str) and python_type is datetime:
+        return datetime.fromisoformat(value)
+    if isinstance(value, str) and python_type is not None and hasattr(python_type,
+                                                                       "fromisoformat"):
+        return python_type.fromisoformat(value)
+    return value

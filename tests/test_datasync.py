@@ -1,0 +1,407 @@
+"""The datasync daemon end to end, as real processes on real databases (RELIABILITY 23-27):
+changes carried, SIGKILL mid-batch, two consumers, an unreachable target, a poison record,
+per-key order; SQLite -> SQLite and PostgreSQL -> PostgreSQL (docs/datasync.md)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from conftest import fresh_database
+from helpers import run_cli, syncline_command
+
+KINDS = ["sqlite", "postgresql"]
+
+
+def _sqlite_pair(tmp_path: Path) -> tuple[str, str]:
+    return f"sqlite:///{tmp_path / 'source.db'}", f"sqlite:///{tmp_path / 'target.db'}"
+
+
+@contextmanager
+def databases(kind: str, tmp_path: Path, request: pytest.FixtureRequest
+              ) -> Iterator[tuple[str, sa.Engine, str, sa.Engine]]:
+    """(source URL, source engine, target URL, target engine): two databases of ``kind``."""
+    with ExitStack() as stack:
+        if kind == "sqlite":
+            source_url, target_url = _sqlite_pair(tmp_path)
+            source = stack.enter_context(_engine(source_url))
+            target = stack.enter_context(_engine(target_url))
+        else:
+            (tmp_path / "s").mkdir()
+            (tmp_path / "t").mkdir()
+            s = stack.enter_context(fresh_database(kind, tmp_path / "s", request))
+            t = stack.enter_context(fresh_database(kind, tmp_path / "t", request))
+            source_url, source, target_url, target = s.url, s.engine, t.url, t.engine
+        yield source_url, source, target_url, target
+
+
+@contextmanager
+def _engine(url: str) -> Iterator[sa.Engine]:
+    engine = sa.create_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def make_products(engine: sa.Engine, *, check: bool = False) -> None:
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE products (id INTEGER PRIMARY KEY, name VARCHAR(50) NOT NULL,"
+            " price INTEGER NOT NULL" + (", CHECK (price >= 0)" if check else "") + ")")
+
+
+def rows(engine: sa.Engine, table: str = "products") -> list[tuple[Any, ...]]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.exec_driver_sql(
+            f"SELECT id, name, price FROM {table} ORDER BY id")]
+
+
+def execute(engine: sa.Engine, sql: str, params: Any = None) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.text(sql), params or {})
+
+
+def wait_for(check: Callable[[], bool], timeout: float, what: str,
+             daemon: Daemon | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        if daemon is not None and daemon.proc.poll() is not None:
+            pytest.fail(f"the daemon ended ({daemon.proc.returncode}):\n{daemon.output()}")
+        time.sleep(0.1)
+    pytest.fail(f"{what} not within {timeout} s" + (f":\n{daemon.output()}" if daemon else ""))
+
+
+class Daemon:
+    """``syncline datasync run ARGS`` as a real process, its log in a file."""
+
+    def __init__(self, args: list[str], workdir: Path, env: dict[str, str] | None = None
+                 ) -> None:
+        self.log = workdir / f"daemon-{time.monotonic_ns()}.log"
+        with open(self.log, "w") as log:
+            self.proc = subprocess.Popen(
+                [*syncline_command(), "datasync", "run", "--idle", "0.05", *args],
+                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def stop(self) -> str:
+        """SIGTERM: finishes the batch in hand and exits 0."""
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=60)
+        assert code == 0, self.output()
+        return self.output()
+
+
+@pytest.fixture
+def daemons() -> Iterator[Callable[..., Daemon]]:
+    started: list[Daemon] = []
+
+    def start(*args: str, workdir: Path, env: dict[str, str] | None = None) -> Daemon:
+        daemon = Daemon(list(args), workdir, env)
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        if daemon.proc.poll() is None:
+            daemon.proc.send_signal(signal.SIGTERM)
+            try:
+                daemon.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                daemon.proc.kill()
+
+
+def status(target_url: str) -> dict[str, Any]:
+    import json
+
+    ran = run_cli("datasync", "status", "--target", target_url, "--json", check=True)
+    return dict(json.loads(ran.stdout))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_changes_reach_the_target(kind: str, tmp_path: Path, request: pytest.FixtureRequest,
+                                  daemons: Callable[..., Daemon]) -> None:
+    with databases(kind, tmp_path, request) as (source_url, source, target_url, target):
+        make_products(source)
+        make_products(target)
+        execute(source, "INSERT INTO products VALUES (1, 'old', 5), (2, 'gone', 6)")
+        run_cli("datasync", "install", "--source", source_url, "--table", "products",
+                "--key", "id", check=True)
+        # what was there before the triggers: one full sync (docs/datasync.md, "Quick start")
+        run_cli("sync", source_url, target_url, "--table", "products", "--key", "id",
+                "--source-table", "products", check=True)
+        assert rows(target) == rows(source)
+        daemon = daemons("--source", source_url, "--target", target_url, "--table",
+                         "products", workdir=tmp_path)
+        wait_for(lambda: rows(target) == rows(source), 30, "the first rows", daemon)
+        execute(source, "INSERT INTO products VALUES (3, 'new', 7)")
+        execute(source, "UPDATE products SET name = 'renamed', price = 9 WHERE id = 1")
+        execute(source, "DELETE FROM products WHERE id = 2")
+        wait_for(lambda: rows(target) == [(1, "renamed", 9), (3, "new", 7)], 30,
+                 "the changes", daemon)
+        found = status(target_url)
+        assert found["queued"] == 0 and found["dead"] == 0
+        assert found["consumers_alive"] == 1, daemon.output()
+        log = daemon.stop()
+        assert "products:" in log and "lag" in log
+        assert status(target_url)["consumers_alive"] == 0
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_sigkill_mid_batch_loses_nothing(kind: str, tmp_path: Path,
+                                         request: pytest.FixtureRequest,
+                                         daemons: Callable[..., Daemon]) -> None:
+    """SIGKILL at the commit of a batch: nothing of it applied, nothing off the queue; the
+    next daemon applies it once."""
+    with databases(kind, tmp_path, request) as (source_url, source, target_url, target):
+        make_products(source)
+        make_products(target)
+        run_cli("datasync", "install", "--source", source_url, "--table", "products",
+                "--key", "id", check=True)
+        execute(source, "INSERT INTO products VALUES (1, 'a', 1), (2, 'b', 2)")
+        pause = tmp_path / "paused.pid"
+        daemon = daemons("--source", source_url, "--target", target_url, "--table",
+                         "products", "--lease", "3", workdir=tmp_path,
+                         env={"SYNCLINE_TEST_PAUSE_AT": "before_commit",
+                              "SYNCLINE_TEST_PAUSE_FILE": str(pause)})
+        wait_for(lambda: pause.exists() and bool(pause.read_text()), 30, "the pause", daemon)
+        daemon.proc.kill()
+        daemon.proc.wait(timeout=10)
+        assert rows(target) == []
+        assert status(target_url)["queued"] == 2  # still queued (lease held by the dead)
+        again = daemons("--source", source_url, "--target", target_url, "--table",
+                        "products", workdir=tmp_path)
+        wait_for(lambda: rows(target) == rows(source), 30, "the batch applied", again)
+        wait_for(lambda: status(target_url)["queued"] == 0, 10, "an empty queue", again)
+        again.stop()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_poison_record_goes_to_dead_letters(kind: str, tmp_path: Path,
+                                            request: pytest.FixtureRequest,
+                                            daemons: Callable[..., Daemon]) -> None:
+    """The target refuses one record (a CHECK the source lacks): it is retried, then dead;
+    the others pass; `retry` queues it again once fixed; `purge` deletes dead letters."""
+    with databases(kind, tmp_path, request) as (source_url, source, target_url, target):
+        make_products(source)
+        make_products(target, check=True)
+        run_cli("datasync", "install", "--source", source_url, "--table", "products",
+                "--key", "id", check=True)
+        execute(source, "INSERT INTO products VALUES (1, 'a', 1), (2, 'poison', -1),"
+                " (3, 'c', 3)")
+        daemon = daemons("--source", source_url, "--target", target_url, "--table",
+                         "products", "--max-tries", "2", workdir=tmp_path)
+        wait_for(lambda: status(target_url)["dead"] == 1, 30, "a dead letter", daemon)
+        assert rows(target) == [(1, "a", 1), (3, "c", 3)]
+        execute(source, "INSERT INTO products VALUES (4, 'd', 4)")  # still flowing
+        wait_for(lambda: len(rows(target)) == 3, 30, "the next change", daemon)
+        found = status(target_url)
+        assert found["models"]["products"]["dead"] == 1
+        execute(source, "UPDATE products SET price = 2 WHERE id = 2")  # fixed at the source
+        wait_for(lambda: len(rows(target)) == 4, 30, "the fixed record", daemon)
+        ran = run_cli("datasync", "retry", "--all", "--target", target_url, check=True)
+        assert "queued 1" in ran.stdout
+        wait_for(lambda: status(target_url)["queued"] == 0, 30, "the retried record", daemon)
+        assert rows(target) == rows(source)
+        log = daemon.stop()
+        assert "dead letters" in log and "CHECK" in log.upper()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_order_per_key_under_load_with_two_consumers(kind: str, tmp_path: Path,
+                                                      request: pytest.FixtureRequest,
+                                                      daemons: Callable[..., Daemon]) -> None:
+    """A key updated 100 times ends at its last value; 200 keys written meanwhile; two
+    consumer processes never both apply one change (the queue is completed once)."""
+    with databases(kind, tmp_path, request) as (source_url, source, target_url, target):
+        make_products(source)
+        make_products(target)
+        run_cli("datasync", "install", "--source", source_url, "--table", "products",
+                "--key", "id", check=True)
+        consumers = "2" if kind != "sqlite" else "1"
+        daemon = daemons("--source", source_url, "--target", target_url, "--table",
+                         "products", "--consumers", consumers, "--batch", "20",
+                         workdir=tmp_path)
+        execute(source, "INSERT INTO products VALUES (0, 'v0', 0)")
+        for i in range(1, 101):
+            execute(source, "UPDATE products SET name = :n, price = :p WHERE id = 0",
+                    {"n": f"v{i}", "p": i})
+            execute(source, "INSERT INTO products VALUES (:i, 'x', :i)", {"i": 1000 + i})
+            execute(source, "INSERT INTO products VALUES (:i, 'y', :i)", {"i": 2000 + i})
+        wait_for(lambda: rows(target) == rows(source), 60, "the last values", daemon)
+        assert rows(target)[0] == (0, "v100", 100)
+        wait_for(lambda: status(target_url)["queued"] == 0, 30, "an empty queue", daemon)
+        log = daemon.stop()
+        applied = sum(int(line.split(": ")[1].split(" changes")[0])
+                      for line in log.splitlines() if " changes of " in line)
+        assert applied == 301, log  # every change applied (completed) exactly once
+
+
+class Proxy:
+    """A TCP relay to the database, which the test can cut and restore (the target
+    "restarted": every connection dropped, new ones refused meanwhile)."""
+
+    def __init__(self, port: int) -> None:
+        self.upstream = port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.open = threading.Event()
+        self.open.set()
+        self.links: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.open.is_set():
+                client.close()
+                continue
+            server = socket.create_connection(("127.0.0.1", self.upstream))
+            self.links += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a: socket.socket, b: socket.socket) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            a.close()  # each socket is read by one relay thread: that thread closes it
+
+    def cut(self) -> None:
+        self.open.clear()
+        for link in self.links:
+            try:
+                link.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.links.clear()
+
+    def restore(self) -> None:
+        self.open.set()
+
+    def close(self) -> None:
+        self.cut()
+        self.listener.close()
+
+
+def test_unreachable_target_retries_then_catches_up(tmp_path: Path,
+                                                    request: pytest.FixtureRequest,
+                                                    daemons: Callable[..., Daemon]) -> None:
+    with databases("postgresql", tmp_path, request) as (source_url, source, target_url,
+                                                         target):
+        make_products(source)
+        make_products(target)
+        run_cli("datasync", "install", "--source", source_url, "--table", "products",
+                "--key", "id", check=True)
+        url = sa.make_url(target_url)
+        proxy = Proxy(url.port or 5432)
+        try:
+            via_proxy = url.set(port=proxy.port).render_as_string(hide_password=False)
+            daemon = daemons("--source", source_url, "--target", via_proxy, "--table",
+                             "products", workdir=tmp_path)
+            execute(source, "INSERT INTO products VALUES (1, 'a', 1)")
+            wait_for(lambda: len(rows(target)) == 1, 30, "the first change", daemon)
+            proxy.cut()
+            execute(source, "INSERT INTO products VALUES (2, 'b', 2)")
+            execute(source, "UPDATE products SET price = 10 WHERE id = 1")
+            wait_for(lambda: "cannot reach" in daemon.output(), 30, "a retry", daemon)
+            time.sleep(1.0)
+            assert daemon.proc.poll() is None  # still running, waiting
+            proxy.restore()
+            wait_for(lambda: rows(target) == [(1, "a", 10), (2, "b", 2)], 60,
+                     "the catch-up", daemon)
+            daemon.stop()
+        finally:
+            proxy.close()
+
+
+def test_status_retry_purge_commands(tmp_path: Path) -> None:
+    """The operations commands on an empty and on a filled queue (SQLite)."""
+    import json
+
+    target_url = f"sqlite:///{tmp_path / 'target.db'}"
+    sa.create_engine(target_url).dispose()
+    found = status(target_url)
+    assert found == {"queued": 0, "oldest_seconds": None, "dead": 0, "consumers_alive": 0,
+                     "consumers": [], "models": {}}
+    from syncline.datasync.queue import NewChange, Queue, now
+
+    engine = sa.create_engine(target_url)
+    queue = Queue(engine)
+    with engine.begin() as conn:
+        queue.put(conn, [NewChange("products", (7,), "u", now()),
+                         NewChange("products", (8,), "u", now())])
+    claimed = queue.claim("me", 10, 60.0)
+    assert [c.key for c in claimed] == [(7,), (8,)]
+    assert queue.claim("other", 10, 60.0) == []  # leased
+    assert queue.fail("me", claimed[:1], "boom", max_tries=1) == (0, 1)
+    assert queue.fail("me", claimed[1:], "bang", max_tries=5) == (1, 0)
+    found = status(target_url)
+    assert found["queued"] == 1 and found["dead"] == 1
+    assert found["models"]["products"]["retrying"] == 1
+    dead_id = queue.dead_letters()[0]["id"]
+    assert run_cli("datasync", "retry", "--target", target_url, check=False).returncode != 0
+    ran = run_cli("datasync", "retry", str(dead_id), "--target", target_url, check=True)
+    assert "queued 1" in ran.stdout
+    assert status(target_url)["dead"] == 0
+    again = queue.claim("me", 10, 60.0)
+    assert [c.key for c in again] == [(7,)]  # the one retried; (8,) waits for its backoff
+    queue.fail("me", again, "boom", max_tries=1)
+    ran = run_cli("datasync", "purge", "--dead", "--before", "2000-01-01",
+                  "--target", target_url, check=True)
+    assert "purged 0" in ran.stdout
+    ran = run_cli("datasync", "purge", "--dead", "--before", "2999-01-01",
+                  "--target", target_url, check=True)
+    assert "purged 1" in ran.stdout
+    engine.dispose()
+    assert json.loads(run_cli("datasync", "status", "--target", target_url, "--json",
+                              check=True).stdout)["dead"] == 0
+
+
+def test_a_lease_taken_over_cannot_complete(tmp_path: Path) -> None:
+    """A consumer whose lease expired and whose changes another consumer claimed cannot
+    also delete them: its run's transaction fails and rolls back."""
+    from syncline.datasync.queue import NewChange, Queue, QueueError, now
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'q.db'}")
+    queue = Queue(engine)
+    queue.create()
+    with engine.begin() as conn:
+        queue.put(conn, [NewChange("m", (1,), "u", now())])
+    slow = queue.claim("slow", 10, 0.001)
+    time.sleep(0.01)
+    fast = queue.claim("fast", 10, 60.0)
+    assert [c.id for c in fast] == [c.id for c in slow]
+    with pytest.raises(QueueError), engine.begin() as conn:
+        queue.complete(conn, "slow", slow)
+    with engine.begin() as conn:
+        queue.complete(conn, "fast", fast)
+    assert queue.status()["queued"] == 0
+    engine.dispose()
