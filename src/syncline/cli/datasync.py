@@ -87,7 +87,8 @@ def uninstall_command(ctx: click.Context, /, source: str, tables: tuple[str, ...
 @click.option("--lease", type=click.FloatRange(1), default=120.0, show_default=True,
               help="Seconds a claimed batch is a consumer's before another may take it.")
 @click.option("--idle", type=click.FloatRange(0.01), default=0.2, show_default=True,
-              help="Seconds between looks at an idle source (PostgreSQL wakes at once).")
+              help="Seconds between looks at an idle source (a source that notifies wakes the"
+              " daemon at once).")
 @click.option("--since-column", help="Poll instead of triggers: the source column that"
               " grows on every change (e.g. updated_at); needs --key.")
 @click.option("--key", help="Polling: the key column(s) of the --table(s).")

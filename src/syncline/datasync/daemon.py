@@ -218,7 +218,7 @@ def _loop(job: Job, built: Built, stop: Stop, log: Log, *, watch: bool,
     waiter: triggers.ChangeWaiter | None = None
     if watch and job.since_column is None:
         watchers.append(TriggerWatcher(built.source, queue, built.models_of))
-        waiter = triggers.ChangeWaiter(built.source)
+        waiter = triggers.ChangeWaiter(built.source, tables=list(built.models_of))
     elif watch and job.since_column is not None:
         for table, models in built.models_of.items():
             targets = [(m, built.handler.importer(m).table, built.handler.importer(m).key)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,8 +34,10 @@ WATCHED = "syncline_watched"
 CHANNEL = "syncline_changes"
 #: the longest identifier every supported database takes (PostgreSQL: 63, MariaDB: 64)
 MAX_NAME = 63
+#: the operations as SQL literals: insert, update, delete
+_C, _U, _D = "'c'", "'u'", "'d'"
 
-#: the database clock, with sub-second precision, as each database spells it
+#: the database clock in UTC, with sub-second precision, as each database spells it
 _NOW = {
     "postgresql": "clock_timestamp() AT TIME ZONE 'UTC'",
     "mysql": "UTC_TIMESTAMP(6)",
@@ -103,9 +105,6 @@ def _literal(kind: str, text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-C, U, D = "'c'", "'u'", "'d'"
-
-
 class _Sql:
     """The SQL of one table's triggers on one database."""
 
@@ -141,19 +140,23 @@ class _Sql:
         if self.kind == "sqlite":
             changed = f"({self.key_changed()})"
             op = f"CASE WHEN {changed} THEN 'c' ELSE 'u' END"
-            return self.insert("OLD", D, changed) + "; " + self.insert("NEW", op) + ";"
-        return (f"IF {self.key_changed()} THEN {self.insert('OLD', D)};"
-                f" {self.insert('NEW', C)}; ELSE {self.insert('NEW', U)};"
+            return f"{self.insert('OLD', _D, changed)}; {self.insert('NEW', op)};"
+        return (f"IF {self.key_changed()} THEN {self.insert('OLD', _D)};"
+                f" {self.insert('NEW', _C)}; ELSE {self.insert('NEW', _U)};"
                 f" END IF;")
+
+    def name(self, suffix: str) -> str:
+        """A trigger's (or the function's) name, quoted."""
+        return self.q(trigger_name(self.table, suffix))
 
     def create(self) -> list[str]:
         """The statements that (re)create the triggers (and PostgreSQL's function)."""
-        on, name = self.q(self.table), lambda s: self.q(trigger_name(self.table, s))
+        on, name = self.q(self.table), self.name
         events = (("c", "INSERT"), ("u", "UPDATE"), ("d", "DELETE"))
         if self.kind == "postgresql":
             function = name("fn")
-            body = (f"BEGIN IF TG_OP = 'INSERT' THEN {self.insert('NEW', C)};"
-                    f" ELSIF TG_OP = 'DELETE' THEN {self.insert('OLD', D)};"
+            body = (f"BEGIN IF TG_OP = 'INSERT' THEN {self.insert('NEW', _C)};"
+                    f" ELSIF TG_OP = 'DELETE' THEN {self.insert('OLD', _D)};"
                     f" ELSE {self.update_body()} END IF;"
                     f" PERFORM pg_notify('{CHANNEL}', {_literal(self.kind, self.table)});"
                     f" RETURN NULL; END")
@@ -161,7 +164,7 @@ class _Sql:
                     f" LANGUAGE plpgsql AS $syncline$ {body} $syncline$",
                     *[f"CREATE OR REPLACE TRIGGER {name(s)} AFTER {event} ON {on}"
                       f" FOR EACH ROW EXECUTE FUNCTION {function}()" for s, event in events]]
-        bodies = {"c": self.insert("NEW", "'c'") + ";", "d": self.insert("OLD", "'d'") + ";",
+        bodies = {"c": self.insert("NEW", _C) + ";", "d": self.insert("OLD", _D) + ";",
                   "u": self.update_body()}
         if self.kind == "sqlite":
             return [statement for s, event in events for statement in (
@@ -198,6 +201,8 @@ def install(engine: sa.Engine, table: str, key: Sequence[str]) -> None:
     if not key:
         raise ConfigError(f"no key columns given to watch {where}", model=table)
     with engine.begin() as conn:
+        if kind == "sqlite":  # sqlite3 itself begins only before DML: the DDL too, at once
+            conn.exec_driver_sql("BEGIN")
         inspector = sa.inspect(conn)
         if not inspector.has_table(table):
             raise ConfigError(f"cannot watch {where}: no such table", model=table)
@@ -254,10 +259,15 @@ def watched(engine: sa.Engine) -> dict[str, tuple[str, ...]]:
 class ChangeWaiter:
     """Wait until the source may have new changes: on PostgreSQL a connection of its own
     that LISTENs on :data:`CHANNEL` (open it before reading the changes, so that nothing
-    committed after the read is missed); elsewhere a plain sleep."""
+    committed after the read is missed); elsewhere a plain sleep.
 
-    def __init__(self, engine: sa.Engine) -> None:
+    ``tables``: wake only for changes of these tables (a notification's payload is the
+    table's name; the channel is shared by every watched table of the server's database);
+    None, the default, wakes for any."""
+
+    def __init__(self, engine: sa.Engine, *, tables: Iterable[str] | None = None) -> None:
         self._conn: Any = None
+        self._tables = None if tables is None else frozenset(tables)
         if _kind(engine) == "postgresql":
             pooled = engine.raw_connection()
             self._conn = pooled.driver_connection
@@ -271,7 +281,10 @@ class ChangeWaiter:
         if self._conn is None:
             time.sleep(timeout)
             return False
-        woken = any(True for _ in self._conn.notifies(timeout=timeout, stop_after=1))
+        deadline, woken = time.monotonic() + timeout, False
+        while not woken and (left := deadline - time.monotonic()) > 0:
+            for note in self._conn.notifies(timeout=left, stop_after=1):
+                woken = self._tables is None or note.payload in self._tables
         if woken:
             for _ in self._conn.notifies(timeout=0):
                 pass
