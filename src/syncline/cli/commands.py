@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from syncline.cli.options import EPILOG, project, run_options
+from syncline.sources.formats import FORMATS
 
 
 def _split(value: str | None) -> tuple[str, ...] | None:
@@ -54,9 +55,11 @@ def _looks_like_url(text: str) -> bool:
 
 def _make_source(config: Any, source: str, source_table: str | None,
                  source_query: str | None, encoding: str, delimiter: str,
-                 allow_no_final_newline: bool) -> Any:
+                 allow_no_final_newline: bool, file_format: str | None = None,
+                 sheet: str | None = None) -> Any:
     """SOURCE of ``sync`` and ``export``: a database URL, a source system named in the
-    config, or a CSV file."""
+    config, or a file (CSV, JSON Lines, Parquet, a spreadsheet: ``--format`` or the
+    extension)."""
     from syncline.errors import ConfigError
 
     source_url = source
@@ -69,12 +72,12 @@ def _make_source(config: Any, source: str, source_table: str | None,
     if source_table or source_query:
         raise ConfigError("--source-table/--source-query need a database URL as SOURCE")
     sep = "\t" if delimiter in ("\\t", "tab") else delimiter
-    from syncline.sources.csv import CsvSource
+    from syncline.sources.formats import file_source
 
     if not os.path.exists(source):
         raise ConfigError(f"source file {source} does not exist")
-    return CsvSource(source, encoding=encoding, delimiter=sep,
-                     allow_no_final_newline=allow_no_final_newline)
+    return file_source(source, format=file_format, encoding=encoding, delimiter=sep,
+                       sheet=sheet, allow_no_final_newline=allow_no_final_newline)
 
 
 @click.command("sync", epilog=EPILOG)
@@ -94,6 +97,10 @@ def _make_source(config: Any, source: str, source_table: str | None,
                    " refused as possibly still being written).")
 @click.option("--strict-columns", is_flag=True,
               help="A CSV column that is not in the target table is an error, not a warning.")
+@click.option("--format", "file_format", type=click.Choice(FORMATS),
+              help="Format of a SOURCE file (default: by its extension: .csv .tsv .jsonl"
+                   " .ndjson .parquet .xlsx .xls .ods; else csv).")
+@click.option("--sheet", help="The sheet of a spreadsheet SOURCE (default: the first).")
 @click.option("--create-table", is_flag=True,
               help="Create a missing target table from the source's columns.")
 @run_options
@@ -101,7 +108,8 @@ def _make_source(config: Any, source: str, source_table: str | None,
 def sync_command(ctx: click.Context, /, source: str, target: str | None, table: str, key: str,
                  fields: str | None, exclude: str | None, source_table: str | None,
                  source_query: str | None, encoding: str, delimiter: str,
-                 allow_no_final_newline: bool, strict_columns: bool, create_table: bool,
+                 allow_no_final_newline: bool, strict_columns: bool,
+                 file_format: str | None, sheet: str | None, create_table: bool,
                  **kw: Any) -> None:
     """Make table TABLE of database TARGET match SOURCE (a CSV file, a database URL, or a
     source system named in the project's config). TARGET defaults to the config's.
@@ -120,7 +128,7 @@ def sync_command(ctx: click.Context, /, source: str, target: str | None, table: 
 
         config = project(ctx)
         src = _make_source(config, source, source_table, source_query, encoding, delimiter,
-                           allow_no_final_newline)
+                           allow_no_final_newline, file_format, sheet)
         importer = Importer(table=table, key=_split(key), fields=_split(fields),
                             exclude=_split(exclude) or (), source=src)
         handler = Handler(target_url=config.require_target(target, "sync"),
