@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import sqlalchemy as sa
 
@@ -114,10 +114,12 @@ class RedisQueue:
         query = parse_qs(parts.query)
         self.url = url
         self.stream = stream or (query.pop("stream", [DEFAULT_STREAM])[0])
-        plain = urlunsplit(parts._replace(query="&".join(
-            f"{k}={v}" for k, values in query.items() for v in values)))
+        plain = urlunsplit(parts._replace(query=urlencode(query, doseq=True)))
         try:
-            self.redis: Any = redis.Redis.from_url(plain, decode_responses=True)
+            # a Redis that hangs must not hang the daemon (the URL's own options win)
+            self.redis: Any = redis.Redis.from_url(plain, decode_responses=True,
+                                                   socket_connect_timeout=5,
+                                                   socket_timeout=30)
         except ValueError as exc:
             raise ConfigError(f"--queue {mask_url(url)}: {exc}") from None
         self.delayed = f"{self.stream}:delayed"
