@@ -96,12 +96,14 @@ def uninstall_command(ctx: click.Context, /, source: str, tables: tuple[str, ...
               help="Polling: seconds between two looks for deleted records.")
 @click.option("--runas", help="Who the versions say made the changes (default: the"
               " config's runas, SYNCLINE_RUNAS, else 'datasync').")
+@click.option("--queue", "queue_url", metavar="URL", help="The queue: a Redis stream"
+              " (redis://HOST:PORT/DB[?stream=NAME]); default: the target database's tables.")
 @click.pass_context
 def run_command(ctx: click.Context, /, source: str | None, target: str | None,
                 tables: tuple[str, ...], handler_name: str | None, consumers: int,
                 batch: int, max_tries: int, lease: float, idle: float,
                 since_column: str | None, key: str | None, delete_check: float,
-                runas: str | None) -> None:
+                runas: str | None, queue_url: str | None) -> None:
     """Run the datasync daemon in the foreground: watch, queue, apply; one log line per
     batch. SIGTERM finishes the batch in hand and exits 0.
 
@@ -126,7 +128,8 @@ def run_command(ctx: click.Context, /, source: str | None, target: str | None,
                   settings=Settings(batch=batch, lease=lease, max_tries=max_tries,
                                     runas=runas or config.runas),
                   idle=idle, since_column=since_column,
-                  key=_split(key) if key else (), delete_check=delete_check)
+                  key=_split(key) if key else (), delete_check=delete_check,
+                  queue_url=queue_url)
         run(job, consumers=consumers)
     except SynclineError as exc:
         fail(ctx, exc)
@@ -136,16 +139,19 @@ def run_command(ctx: click.Context, /, source: str | None, target: str | None,
 @datasync_group.command("status", epilog=EPILOG)
 @click.option("--target", help="Target database URL (default: the project's config).")
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.option("--queue", "queue_url", metavar="URL", help="The queue: a Redis stream"
+              " (redis://HOST:PORT/DB[?stream=NAME]); default: the target database's tables.")
 @click.pass_context
-def status_command(ctx: click.Context, /, target: str | None, as_json: bool) -> None:
+def status_command(ctx: click.Context, /, target: str | None, as_json: bool,
+                   queue_url: str | None) -> None:
     """Queue depth, oldest change's age, dead letters, consumers alive, lag per model."""
     from syncline.cli.report import fail
     from syncline.errors import SynclineError
 
     try:
-        queue = _queue(ctx, target, "datasync status")
+        queue = _queue(ctx, target, "datasync status", queue_url)
         found = queue.status()
-        queue.engine.dispose()
+        _close(queue)
     except SynclineError as exc:
         fail(ctx, exc, as_json=as_json)
     if as_json:
@@ -168,7 +174,15 @@ def _source(config: Any, given: str | None) -> str | None:
     return str(config.source_url(given))
 
 
-def _queue(ctx: click.Context, target: str | None, command: str) -> Any:
+def _queue(ctx: click.Context, target: str | None, command: str,
+           queue_url: str | None = None) -> Any:
+    """The queue: the Redis stream of ``--queue``, else the target's tables."""
+    if queue_url is not None:
+        from syncline.datasync.redis_queue import RedisQueue
+
+        redis_queue = RedisQueue(queue_url)
+        redis_queue.create()
+        return redis_queue
     import sqlalchemy as sa
 
     from syncline.datasync.queue import Queue
@@ -184,13 +198,22 @@ def _queue(ctx: click.Context, target: str | None, command: str) -> Any:
     return queue
 
 
+def _close(queue: Any) -> None:
+    if queue.engine is None:
+        queue.close()
+    else:
+        queue.engine.dispose()
+
+
 @datasync_group.command("retry", epilog=EPILOG)
-@click.argument("ids", nargs=-1, type=int)
+@click.argument("ids", nargs=-1)
 @click.option("--all", "everything", is_flag=True, help="Queue every dead letter again.")
 @click.option("--target", help="Target database URL (default: the project's config).")
+@click.option("--queue", "queue_url", metavar="URL", help="The queue: a Redis stream"
+              " (redis://HOST:PORT/DB[?stream=NAME]); default: the target database's tables.")
 @click.pass_context
-def retry_command(ctx: click.Context, /, ids: tuple[int, ...], everything: bool,
-                  target: str | None) -> None:
+def retry_command(ctx: click.Context, /, ids: tuple[str, ...], everything: bool,
+                  target: str | None, queue_url: str | None) -> None:
     """Queue dead letters (by ID, or --all) again, their tries reset."""
     from syncline.cli.report import fail
     from syncline.errors import ConfigError, SynclineError
@@ -198,9 +221,15 @@ def retry_command(ctx: click.Context, /, ids: tuple[int, ...], everything: bool,
     try:
         if bool(ids) == everything:
             raise ConfigError("name dead letter IDs or pass --all (not both)")
-        queue = _queue(ctx, target, "datasync retry")
-        count = queue.retry(None if everything else list(ids))
-        queue.engine.dispose()
+        chosen: list[Any] = list(ids)
+        if queue_url is None:  # the tables' dead letters are numbered
+            bad = [i for i in ids if not i.isdigit()]
+            if bad:
+                raise ConfigError(f"dead letter IDs are numbers: {', '.join(bad)}")
+            chosen = [int(i) for i in ids]
+        queue = _queue(ctx, target, "datasync retry", queue_url)
+        count = queue.retry(None if everything else chosen)
+        _close(queue)
     except SynclineError as exc:
         fail(ctx, exc)
     click.echo(f"queued {count} dead letter(s) again")
@@ -211,8 +240,11 @@ def retry_command(ctx: click.Context, /, ids: tuple[int, ...], everything: bool,
 @click.option("--before", required=True, metavar="DATE",
               help="Purge those that died before DATE (ISO, e.g. 2026-11-01; UTC).")
 @click.option("--target", help="Target database URL (default: the project's config).")
+@click.option("--queue", "queue_url", metavar="URL", help="The queue: a Redis stream"
+              " (redis://HOST:PORT/DB[?stream=NAME]); default: the target database's tables.")
 @click.pass_context
-def purge_command(ctx: click.Context, /, dead: bool, before: str, target: str | None) -> None:
+def purge_command(ctx: click.Context, /, dead: bool, before: str, target: str | None,
+                  queue_url: str | None) -> None:
     """Delete the dead letters that died before DATE."""
     from syncline.cli.report import fail
     from syncline.errors import ConfigError, SynclineError
@@ -226,9 +258,9 @@ def purge_command(ctx: click.Context, /, dead: bool, before: str, target: str | 
             from datetime import UTC
 
             when = when.astimezone(UTC).replace(tzinfo=None)
-        queue = _queue(ctx, target, "datasync purge")
+        queue = _queue(ctx, target, "datasync purge", queue_url)
         count = queue.purge_dead(when)
-        queue.engine.dispose()
+        _close(queue)
     except SynclineError as exc:
         fail(ctx, exc)
     click.echo(f"purged {count} dead letter(s)")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -21,6 +21,9 @@ from syncline.errors import AlreadyRunningError, SynclineError, TransientError
 from syncline.handler import Handler
 from syncline.options import RunOptions
 from syncline.sources.sql import SqlSource
+
+if TYPE_CHECKING:
+    from syncline.datasync.redis_queue import RedisQueue
 
 Log = Callable[[str], None]
 
@@ -56,8 +59,8 @@ class Busy(Exception):
 class Consumer:
     """Applies queued changes of a handler's models (see the module's docstring)."""
 
-    def __init__(self, handler: Handler, queue: Queue, source_keys: dict[str, tuple[str, ...]],
-                 settings: Settings, log: Log) -> None:
+    def __init__(self, handler: Handler, queue: Queue | RedisQueue,
+                 source_keys: dict[str, tuple[str, ...]], settings: Settings, log: Log) -> None:
         #: the source's key columns of each model: the queued keys are theirs
         self.source_keys = source_keys
         self.handler = handler
@@ -135,9 +138,11 @@ class Consumer:
             self.queue.complete(conn, self.name, changes)
 
         try:
-            return self.handler.run(options, [model], in_transaction=complete)
+            result = self.handler.run(options, [model], in_transaction=complete)
         finally:
             importer.use_source(source)
+        self.queue.committed(self.name, changes)  # a Redis queue acknowledges them now
+        return result
 
     def _failed(self, model: str, keys: list[tuple[Any, ...]], changes: Sequence[Change],
                 error: BaseException) -> None:

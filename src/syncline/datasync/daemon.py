@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -32,6 +32,9 @@ from syncline.importer import Importer
 from syncline.masking import mask_url
 from syncline.targets import triggers
 from syncline.targets.sql import make_engine
+
+if TYPE_CHECKING:
+    from syncline.datasync.redis_queue import RedisQueue
 
 Log = Callable[[str], None]
 
@@ -61,11 +64,24 @@ class Job:
 
     #: polling: the key columns of the polled tables (triggers record theirs when installed)
     key: tuple[str, ...] = ()
+    #: the queue: a Redis stream (``redis://HOST:PORT/DB``); None: the target's tables
+    queue_url: str | None = None
+
+    def queue(self, target: sa.Engine) -> Queue | RedisQueue:
+        """The queue: the Redis stream of ``queue_url``, else the target's tables."""
+        if self.queue_url is None:
+            return Queue(target)
+        from syncline.datasync.redis_queue import RedisQueue
+
+        return RedisQueue(self.queue_url)
 
     def build(self) -> Built:
         """The handler, the source key of each model, and the models of each source table."""
         if self.handler is None and (self.source_url is None or not self.tables):
             raise ConfigError("datasync run needs --source and --table, or --handler")
+        if self.queue_url is not None and self.since_column is not None:
+            raise ConfigError("polling (--since-column) keeps its position in the target's"
+                              " queue tables: it cannot use --queue; install triggers")
         if self.handler is not None:
             from syncline.plugins import load_handler
 
@@ -161,7 +177,13 @@ def run(job: Job, *, consumers: int = 1, log: Log = stderr_log,
     """Run the daemon in the foreground until ``stop`` (SIGTERM, Ctrl-C)."""
     stop = stop or Stop()
     built = job.build()  # refuse a bad configuration before anything starts
-    Queue(built.target).create()
+    queue = job.queue(built.target)
+    queue.create()
+    if isinstance(queue, Queue):
+        queue_name = mask_url(built.target.url)
+    else:
+        queue_name = f"{mask_url(queue.url)} (stream {queue.stream})"
+        queue.close()
     context = multiprocessing.get_context("spawn")
     children: list[Any] = []
 
@@ -174,7 +196,7 @@ def run(job: Job, *, consumers: int = 1, log: Log = stderr_log,
     try:
         children = [start(n) for n in range(1, consumers)]
         log(f"started: {', '.join(built.keys)} from {mask_url(built.source.url)} to"
-            f" {mask_url(built.target.url)}, {consumers} consumer(s)")
+            f" {mask_url(built.target.url)}, queue in {queue_name}, {consumers} consumer(s)")
 
         def supervise() -> None:
             for i, child in enumerate(children):
@@ -212,7 +234,7 @@ def _consume_only(job: Job, number: int) -> None:
 
 def _loop(job: Job, built: Built, stop: Stop, log: Log, *, watch: bool,
           between: Callable[[], None] | None = None) -> None:
-    queue = Queue(built.target)
+    queue = job.queue(built.target)
     consumer = Consumer(built.handler, queue, built.keys, job.settings, log)
     watchers: list[Any] = []
     waiter: triggers.ChangeWaiter | None = None
@@ -223,6 +245,7 @@ def _loop(job: Job, built: Built, stop: Stop, log: Log, *, watch: bool,
         for table, models in built.models_of.items():
             targets = [(m, built.handler.importer(m).table, built.handler.importer(m).key)
                        for m in models]
+            assert isinstance(queue, Queue)  # refused with a Redis queue (Job.build)
             watchers.append(PollingWatcher(built.source, queue, table,
                                            built.keys[models[0]], job.since_column,
                                            targets, delete_check=job.delete_check))
@@ -260,6 +283,8 @@ def _loop(job: Job, built: Built, stop: Stop, log: Log, *, watch: bool,
             pass
         built.source.dispose()
         built.target.dispose()
+        if not isinstance(queue, Queue):
+            queue.close()
 
 
 def _first_line(exc: BaseException) -> str:

@@ -88,9 +88,15 @@ class Queue:
         t.create(self.engine)
 
     # -- watchers ------------------------------------------------------------------------
-    def put(self, conn: sa.Connection, changes: Sequence[NewChange]) -> None:
-        """Queue ``changes`` in ``conn``'s transaction (the caller commits)."""
-        if changes:
+    def put(self, conn: sa.Connection | None, changes: Sequence[NewChange]) -> None:
+        """Queue ``changes`` in ``conn``'s transaction (the caller commits); with None, in
+        a transaction of its own, committed when this returns."""
+        if not changes:
+            return
+        if conn is None:
+            with self.engine.begin() as own:
+                self.put(own, changes)
+        else:
             queued = now()
             conn.execute(self.queue.insert(), [
                 {"model": c.model, "key_json": key_json(c.key), "op": c.op,
@@ -145,6 +151,10 @@ class Queue:
                     f"{len(part) - done.rowcount} of {len(part)} claimed changes were taken"
                     f" over by another consumer (consumer {consumer}'s lease expired); the"
                     " run was rolled back and they stay queued")
+
+    def committed(self, consumer: str, changes: Sequence[Change]) -> None:
+        """After the commit of the run that completed ``changes``: nothing to do here
+        (they were deleted in its transaction; a Redis queue acknowledges them now)."""
 
     def release(self, consumer: str, changes: Sequence[Change]) -> None:
         """Give ``changes`` back untouched (no try counted): another may take them now."""

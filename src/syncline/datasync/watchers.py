@@ -17,13 +17,16 @@ import json
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from syncline.datasync.queue import NewChange, Queue, now
 from syncline.errors import ConfigError
 from syncline.targets import triggers
+
+if TYPE_CHECKING:
+    from syncline.datasync.redis_queue import RedisQueue
 
 
 def utc(moment: Any) -> datetime:
@@ -39,8 +42,8 @@ def utc(moment: Any) -> datetime:
 class TriggerWatcher:
     """Moves the trigger-written change log of ``tables`` onto the queue."""
 
-    def __init__(self, source: sa.Engine, queue: Queue, models_of: dict[str, list[str]],
-                 batch: int = 5000) -> None:
+    def __init__(self, source: sa.Engine, queue: Queue | RedisQueue,
+                 models_of: dict[str, list[str]], batch: int = 5000) -> None:
         self.source = source
         self.queue = queue
         self.models_of = models_of
@@ -57,8 +60,7 @@ class TriggerWatcher:
             return 0
         new = [NewChange(model, tuple(json.loads(r.key_json)), r.op, utc(r.changed_at))
                for r in rows for model in self.models_of[r.table_name]]
-        with self.queue.engine.begin() as conn:
-            self.queue.put(conn, new)
+        self.queue.put(None, new)  # committed (Redis: added) before the log is cleared
         ids = [r.id for r in rows]
         with self.source.begin() as conn:
             for start in range(0, len(ids), 500):
