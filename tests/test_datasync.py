@@ -406,3 +406,45 @@ def test_a_lease_taken_over_cannot_complete(tmp_path: Path) -> None:
         queue.complete(conn, "fast", fast)
     assert queue.status()["queued"] == 0
     engine.dispose()
+
+
+def test_folder_watcher_syncs_a_replaced_file_whole(tmp_path: Path,
+                                                    daemons: Callable[..., Daemon]) -> None:
+    """A new or replaced file is synced whole once it has settled; a truncated export is
+    refused by the guards (the target keeps its rows) and the daemon goes on; a restart
+    does not sync an unchanged file again."""
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    target_url = f"sqlite:///{tmp_path / 'shop.db'}"
+    target = sa.create_engine(target_url)
+    make_products(target)
+
+    def publish(text: str) -> None:  # as an export job does: write aside, then rename
+        (tmp_path / "next.csv").write_text(text)
+        os.replace(tmp_path / "next.csv", folder / "products.csv")
+
+    publish("id,name,price\n" + "".join(f"{i},item {i},{i}\n" for i in range(1, 31)))
+    args = ("--watch-dir", str(folder), "--target", target_url, "--table", "products",
+            "--key", "id")
+    daemon = daemons(*args, workdir=tmp_path)
+    wait_for(lambda: len(rows(target)) == 30, 30, "the first file", daemon)
+    publish("id,name,price\n" + "".join(f"{i},item {i},{i * 2}\n" for i in range(1, 30)))
+    wait_for(lambda: len(rows(target)) == 29 and rows(target)[0] == (1, "item 1", 2), 30,
+             "the replaced file", daemon)
+    publish("id,name,price\n")  # a truncated export: the guards refuse it
+    wait_for(lambda: "failed, will try again when the file changes" in daemon.output(), 30,
+             "the refusal", daemon)
+    assert len(rows(target)) == 29
+    publish("id,name,price\n1,item 1,2\n")  # one record of 29 left: the mass-delete guard
+    wait_for(lambda: daemon.output().count("failed, will try") == 2, 30, "a second refusal",
+             daemon)
+    publish("id,name,price\n" + "".join(f"{i},item {i},{i * 2}\n" for i in range(1, 30)))
+    wait_for(lambda: daemon.output().count("synced products.csv") == 3, 30, "a good file",
+             daemon)
+    log = daemon.stop()
+    assert "mass-delete" in log or "refusing to delete" in log
+    again = daemons(*args, workdir=tmp_path)
+    time.sleep(2.0)
+    assert "synced" not in again.output()  # remembered: not synced a second time
+    again.stop()
+    target.dispose()

@@ -98,12 +98,15 @@ def uninstall_command(ctx: click.Context, /, source: str, tables: tuple[str, ...
               " config's runas, SYNCLINE_RUNAS, else 'datasync').")
 @click.option("--queue", "queue_url", metavar="URL", help="The queue: a Redis stream"
               " (redis://HOST:PORT/DB[?stream=NAME]); default: the target database's tables.")
+@click.option("--watch-dir", metavar="DIR", help="Files instead of a source database: each"
+              " model's file DIR/MODEL.csv (.jsonl, .parquet, .xlsx ...) is synced whole"
+              " when it is new or replaced; with --table and --key, or --handler.")
 @click.pass_context
 def run_command(ctx: click.Context, /, source: str | None, target: str | None,
                 tables: tuple[str, ...], handler_name: str | None, consumers: int,
                 batch: int, max_tries: int, lease: float, idle: float,
                 since_column: str | None, key: str | None, delete_check: float,
-                runas: str | None, queue_url: str | None) -> None:
+                runas: str | None, queue_url: str | None, watch_dir: str | None) -> None:
     """Run the datasync daemon in the foreground: watch, queue, apply; one log line per
     batch. SIGTERM finishes the batch in hand and exits 0.
 
@@ -112,6 +115,8 @@ def run_command(ctx: click.Context, /, source: str | None, target: str | None,
       syncline datasync run --source postgresql://pos/db --target postgresql://office/db \\
           --table products --table customers --consumers 2
       syncline datasync run --handler pos-example --consumers 2
+      syncline datasync run --watch-dir /srv/exports --target sqlite:///shop.db \
+          --table products --key upc
     """
     from syncline.cli.report import fail
     from syncline.datasync.consumer import Settings
@@ -129,7 +134,7 @@ def run_command(ctx: click.Context, /, source: str | None, target: str | None,
                                     runas=runas or config.runas),
                   idle=idle, since_column=since_column,
                   key=_split(key) if key else (), delete_check=delete_check,
-                  queue_url=queue_url)
+                  queue_url=queue_url, watch_dir=watch_dir)
         run(job, consumers=consumers)
     except SynclineError as exc:
         fail(ctx, exc)

@@ -19,11 +19,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from syncline.datasync.consumer import Consumer, Settings
+from syncline.datasync.files import FolderWatcher
 from syncline.datasync.queue import Queue
 from syncline.datasync.watchers import PollingWatcher, TriggerWatcher
 from syncline.errors import ConfigError, SynclineError, TransientError
@@ -66,6 +68,9 @@ class Job:
     key: tuple[str, ...] = ()
     #: the queue: a Redis stream (``redis://HOST:PORT/DB``); None: the target's tables
     queue_url: str | None = None
+    #: files instead of a database: each model's file in this folder, synced whole when
+    #: it is new or replaced (:mod:`syncline.datasync.files`)
+    watch_dir: str | None = None
 
     def queue(self, target: sa.Engine) -> Queue | RedisQueue:
         """The queue: the Redis stream of ``queue_url``, else the target's tables."""
@@ -77,6 +82,8 @@ class Job:
 
     def build(self) -> Built:
         """The handler, the source key of each model, and the models of each source table."""
+        if self.watch_dir is not None:
+            return self._build_for_files()
         if self.handler is None and (self.source_url is None or not self.tables):
             raise ConfigError("datasync run needs --source and --table, or --handler")
         if self.queue_url is not None and self.since_column is not None:
@@ -122,6 +129,30 @@ class Job:
         handler.target_url = target  # one connection pool for every batch
         return Built(handler, source, target, keys, models_of)
 
+    def _build_for_files(self) -> Built:
+        """The folder watcher's: no source database, nothing queued."""
+        assert self.watch_dir is not None
+        if not Path(self.watch_dir).is_dir():
+            raise ConfigError(f"--watch-dir {self.watch_dir}: no such folder")
+        if self.queue_url is not None:
+            raise ConfigError("the folder watcher keeps what it synced in the target's"
+                              " tables: it cannot use --queue")
+        if self.handler is not None:
+            from syncline.plugins import load_handler
+
+            handler = load_handler(self.handler)(target_url=self.target_url)
+        else:
+            if not self.tables or not self.key:
+                raise ConfigError("--watch-dir needs --table (one or more) and --key, or"
+                                  " --handler")
+            handler = Handler(target_url=self.target_url, name="datasync",
+                              importers=[Importer(table=t, key=self.key) for t in self.tables])
+        handler.runas = (self.settings.runas or handler.runas
+                         or os.environ.get("SYNCLINE_RUNAS") or "datasync")
+        target = make_engine(self.target_url)
+        handler.target_url = target
+        return Built(handler, None, target, {}, {})
+
     def _watched(self, source: sa.Engine, url: str) -> dict[str, tuple[str, ...]]:
         """Each watched source table's key: as the triggers were installed, or (polling)
         ``key`` for each of ``tables``."""
@@ -141,7 +172,8 @@ class Job:
 @dataclass
 class Built:
     handler: Handler
-    source: sa.Engine
+    #: None for the folder watcher
+    source: sa.Engine | None
     target: sa.Engine
     keys: dict[str, tuple[str, ...]]
     models_of: dict[str, list[str]]
@@ -195,7 +227,10 @@ def run(job: Job, *, consumers: int = 1, log: Log = stderr_log,
 
     try:
         children = [start(n) for n in range(1, consumers)]
-        log(f"started: {', '.join(built.keys)} from {mask_url(built.source.url)} to"
+        where = (f"files in {job.watch_dir}" if built.source is None
+                 else mask_url(built.source.url))
+        models = built.handler.models if built.source is None else list(built.keys)
+        log(f"started: {', '.join(models)} from {where} to"
             f" {mask_url(built.target.url)}, queue in {queue_name}, {consumers} consumer(s)")
 
         def supervise() -> None:
@@ -238,7 +273,12 @@ def _loop(job: Job, built: Built, stop: Stop, log: Log, *, watch: bool,
     consumer = Consumer(built.handler, queue, built.keys, job.settings, log)
     watchers: list[Any] = []
     waiter: triggers.ChangeWaiter | None = None
-    if watch and job.since_column is None:
+    if built.source is None:  # the folder watcher
+        if watch:
+            assert isinstance(queue, Queue) and job.watch_dir is not None
+            watchers.append(FolderWatcher(Path(job.watch_dir), built.handler, queue, log,
+                                          built.handler.runas))
+    elif watch and job.since_column is None:
         watchers.append(TriggerWatcher(built.source, queue, built.models_of))
         waiter = triggers.ChangeWaiter(built.source, tables=list(built.models_of))
     elif watch and job.since_column is not None:
@@ -281,7 +321,8 @@ def _loop(job: Job, built: Built, stop: Stop, log: Log, *, watch: bool,
             consumer.beat(stopped=True)
         except (SynclineError, sa.exc.SQLAlchemyError):
             pass
-        built.source.dispose()
+        if built.source is not None:
+            built.source.dispose()
         built.target.dispose()
         if not isinstance(queue, Queue):
             queue.close()
