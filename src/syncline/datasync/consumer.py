@@ -17,7 +17,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from syncline.datasync.queue import Change, Queue, consumer_name, now
-from syncline.errors import AlreadyRunningError, SynclineError, TransientError
+from syncline.errors import (
+    AlreadyRunningError,
+    SynclineError,
+    TransientError,
+    TransientTargetError,
+)
 from syncline.handler import Handler
 from syncline.options import RunOptions
 from syncline.sources.sql import SqlSource
@@ -107,6 +112,14 @@ class Consumer:
             result = self._run(model, keys, changes)
         except AlreadyRunningError:
             raise Busy(list(changes)) from None
+        except TransientTargetError as exc:
+            if not self._target_reachable():
+                raise
+            # the target answers: not a lost connection but a refusal that looks transient
+            # (a unique violation on a non-key column is reported as a key race); count a
+            # try of the records, found by halving, else it blocks the whole queue forever
+            self._failed(model, keys, changes, exc)
+            return
         except TransientError:
             raise
         except SynclineError as exc:
@@ -138,6 +151,14 @@ class Consumer:
             return self.handler.run(options, [model], in_transaction=complete)
         finally:
             importer.use_source(source)
+
+    def _target_reachable(self) -> bool:
+        try:
+            with self.queue.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except sa.exc.SQLAlchemyError:
+            return False
+        return True
 
     def _failed(self, model: str, keys: list[tuple[Any, ...]], changes: Sequence[Change],
                 error: BaseException) -> None:
