@@ -216,3 +216,349 @@ def test_changes_during_the_first_full_sync(tmp_path: Path, request: pytest.Fixt
         wait_for(drained(target_url), 20, "an empty queue", daemon)
         assert status(target_url)["dead"] == 0
         daemon.stop()
+
+
+# -- 5. SIGKILL of the daemon with two consumers --------------------------------------------------
+def test_sigkill_of_the_daemon_with_two_consumers(tmp_path: Path,
+                                                  request: pytest.FixtureRequest,
+                                                  daemons: Callable[..., Daemon]) -> None:
+    """The parent SIGKILLed at several moments while changes pour in: its consumer
+    processes stop by themselves; a restart with a short lease loses nothing."""
+    with databases(PG, tmp_path, request) as (source_url, source, target_url, target):
+        make_products(source)
+        make_products(target)
+        install(source_url)
+        writing = threading.Event()
+        writing.set()
+        written = [0]
+
+        def writer() -> None:
+            i = 0
+            while writing.is_set():
+                i += 1
+                execute(source, "INSERT INTO products VALUES (:i, 'w', :i)", {"i": i})
+                if i % 3 == 0:
+                    execute(source, "UPDATE products SET price = -price WHERE id = :j",
+                            {"j": i - 1})
+                if i % 5 == 0:
+                    execute(source, "DELETE FROM products WHERE id = :j", {"j": i - 4})
+                written[0] = i
+                time.sleep(0.005)
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        try:
+            for moment in (0.8, 1.5, 2.2):
+                daemon = daemons("--source", source_url, "--target", target_url, "--table",
+                                 "products", "--consumers", "2", "--batch", "7", "--lease",
+                                 "1", workdir=tmp_path)
+                wait_for(lambda: len(children_of(daemon.proc.pid)) >= 1, 20,
+                         "a consumer process", daemon)
+                time.sleep(moment)
+                kids = children_of(daemon.proc.pid)
+                daemon.proc.kill()
+                daemon.proc.wait(timeout=10)
+                deadline = time.monotonic() + 15
+                while any(alive(k) for k in kids) and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                left = [k for k in kids if alive(k)]
+                for k in left:
+                    os.kill(k, signal.SIGKILL)
+                assert not left, f"consumer processes outlived their daemon: {left}"
+        finally:
+            writing.clear()
+            thread.join()
+        last = daemons("--source", source_url, "--target", target_url, "--table",
+                       "products", "--consumers", "2", "--lease", "1", workdir=tmp_path)
+        wait_for(lambda: rows(target) == rows(source), 60, "target equals source", last)
+        wait_for(drained(target_url), 20, "an empty queue", last)
+        assert status(target_url)["dead"] == 0
+        assert written[0] > 50
+        last.stop()
+        # the SIGKILLed parents cannot mark themselves stopped: they count as alive until
+        # 30 s after their last beat (documented: "seen in the last 30 s"); the children
+        # that stopped by themselves and the last daemon's processes are not alive
+        assert status(target_url)["consumers_alive"] <= 3
+
+
+# -- 6. SIGTERM while a batch is in hand ------------------------------------------------------------
+def test_sigterm_mid_batch_finishes_it(tmp_path: Path, request: pytest.FixtureRequest,
+                                       daemons: Callable[..., Daemon]) -> None:
+    with databases(PG, tmp_path, request) as (source_url, source, target_url, target):
+        make_products(source)
+        make_products(target)
+        install(source_url)
+        execute(source, "INSERT INTO products VALUES (1, 'a', 1), (2, 'b', 2)")
+        pause = tmp_path / "paused.pid"
+        daemon = daemons("--source", source_url, "--target", target_url, "--table",
+                         "products", "--consumers", "2", workdir=tmp_path,
+                         env={"SYNCLINE_TEST_PAUSE_AT": "before_commit",
+                              "SYNCLINE_TEST_PAUSE_FILE": str(pause),
+                              "SYNCLINE_TEST_PAUSE_SECONDS": "2"})
+        wait_for(lambda: pause.exists() and bool(pause.read_text()), 30, "the pause", daemon)
+        paused = int(pause.read_text())
+        if paused != daemon.proc.pid:  # a child holds the batch: stopping the daemon
+            pass                        # SIGTERMs it; it must still finish the batch
+        started = time.monotonic()
+        log = daemon.stop()
+        assert time.monotonic() - started < 30
+        assert rows(target) == [(1, "a", 1), (2, "b", 2)], log
+        assert status(target_url)["queued"] == 0
+        assert status(target_url)["consumers_alive"] == 0, status(target_url)
+        assert "Traceback" not in log, log
+
+
+# -- 7. polling -----------------------------------------------------------------------------
+def make_stamped(engine: sa.Engine) -> None:
+    execute(engine, "CREATE TABLE products (id INTEGER PRIMARY KEY, name VARCHAR(50),"
+            " price INTEGER, updated_at TIMESTAMP NOT NULL)")
+
+
+def applied_in(log: str) -> int:
+    return sum(int(line.split(": ")[1].split(" changes")[0])
+               for line in log.splitlines() if " changes of " in line)
+
+
+def test_polling_carries_changes_deletes_and_keeps_its_position(
+        tmp_path: Path, request: pytest.FixtureRequest,
+        daemons: Callable[..., Daemon]) -> None:
+    with databases(PG, tmp_path, request) as (source_url, source, target_url, target):
+        make_stamped(source)
+        make_stamped(target)
+        execute(source, "INSERT INTO products SELECT g, 'n', g, TIMESTAMP '2026-01-01'"
+                " + g * INTERVAL '1 second' FROM generate_series(1, 20) g")
+        args = ("--source", source_url, "--target", target_url, "--table", "products",
+                "--since-column", "updated_at", "--key", "id", "--delete-check", "1")
+        daemon = daemons(*args, workdir=tmp_path)
+        with_stamp = "SELECT id, name, price FROM products ORDER BY id"
+
+        def same() -> bool:
+            with source.connect() as s, target.connect() as t:
+                return (list(s.execute(sa.text(with_stamp)))
+                        == list(t.execute(sa.text(with_stamp))))
+
+        wait_for(same, 30, "the first rows", daemon)
+        execute(source, "UPDATE products SET name = 'changed', updated_at ="
+                " TIMESTAMP '2026-02-01' WHERE id IN (3, 4)")
+        execute(source, "DELETE FROM products WHERE id = 5")
+        wait_for(same, 30, "the update and the delete", daemon)
+        first = daemon.stop()
+        assert applied_in(first) >= 20
+        execute(source, "INSERT INTO products VALUES (21, 'new', 21, TIMESTAMP '2026-03-01')")
+        again = daemons(*args, workdir=tmp_path)
+        wait_for(same, 30, "the row written while stopped", again)
+        wait_for(drained(target_url), 10, "an empty queue", again)
+        second = again.stop()
+        assert applied_in(second) == 1, second  # not everything again
+
+
+def test_polling_rows_sharing_one_timestamp_across_batches(
+        tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """One bulk UPDATE stamps many rows with the same updated_at (PostgreSQL's now() is
+    the transaction's start): more of them than a watcher batch must all be carried."""
+    from syncline.datasync.queue import Queue
+    from syncline.datasync.watchers import PollingWatcher
+
+    with databases(PG, tmp_path, request) as (source_url, source, target_url, target):
+        make_stamped(source)
+        make_stamped(target)
+        execute(source, "INSERT INTO products SELECT g, 'n', g, TIMESTAMP '2026-01-01'"
+                " + (g / 4) * INTERVAL '1 second' FROM generate_series(1, 7) g")
+        execute(source, "INSERT INTO products SELECT g, 'bulk', g, TIMESTAMP '2026-01-02'"
+                " FROM generate_series(100, 112) g")
+        queue = Queue(target)
+        queue.create()
+        watcher = PollingWatcher(source, queue, "products", ("id",), "updated_at",
+                                 [("products", "products", ("id",))], batch=5,
+                                 delete_check=3600)
+        for _ in range(20):
+            if not watcher.move():
+                break
+        with target.connect() as conn:
+            queued = sorted(json.loads(k)[0] for (k,) in conn.execute(sa.text(
+                "SELECT key_json FROM syncline_datasync_queue")))
+        assert sorted(set(queued)) == [*range(1, 8), *range(100, 113)]
+
+
+# -- 8. handler mode ----------------------------------------------------------------------------
+HANDLER = '''
+from syncline import Handler, Importer
+
+
+class Products(Importer):
+    table = "products"
+    key = ("id",)
+
+    def normalize_source(self, record):
+        record["name"] = record["name"].upper()
+        return record
+
+
+class Shop(Handler):
+    name = "attack-shop"
+    importers = (Products,)
+
+
+class ByName(Importer):
+    table = "products"
+    key = ("name",)
+
+
+class WrongKey(Handler):
+    name = "attack-wrong-key"
+    importers = (ByName,)
+'''
+
+
+def handler_env(tmp_path: Path) -> dict[str, str]:
+    (tmp_path / "attack_shop.py").write_text(HANDLER)
+    paths = [str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return {"PYTHONPATH": os.pathsep.join(paths)}
+
+
+def test_handler_mode_applies_the_hook(tmp_path: Path, request: pytest.FixtureRequest,
+                                       daemons: Callable[..., Daemon]) -> None:
+    with databases(PG, tmp_path, request) as (source_url, source, target_url, target):
+        make_products(source)
+        make_products(target)
+        install(source_url)
+        env = handler_env(tmp_path)
+        daemon = daemons("--source", source_url, "--target", target_url, "--handler",
+                         "attack_shop:Shop", workdir=tmp_path, env=env)
+        execute(source, "INSERT INTO products VALUES (1, 'apple', 1), (2, 'pear', 2)")
+        execute(source, "UPDATE products SET name = 'green apple' WHERE id = 1")
+        wait_for(lambda: rows(target) == [(1, "GREEN APPLE", 1), (2, "PEAR", 2)], 30,
+                 "the hook's values", daemon)
+        daemon.stop()
+
+
+def test_handler_whose_key_is_not_the_watched_key_is_refused(
+        tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    with databases(PG, tmp_path, request) as (source_url, source, target_url, target):
+        make_products(source)
+        make_products(target)
+        install(source_url)
+        ran = subprocess.run(
+            [*syncline_command(), "datasync", "run", "--source", source_url, "--target",
+             target_url, "--handler", "attack_shop:WrongKey"],
+            capture_output=True, text=True, timeout=60,
+            env={**os.environ, **handler_env(tmp_path)})
+        assert ran.returncode != 0
+        assert "Traceback" not in ran.stderr
+        assert "reinstall the triggers" in ran.stderr and "(name)" in ran.stderr, ran.stderr
+
+
+# -- 9. hostile names and sizes -------------------------------------------------------------------
+def test_hostile_table_name_and_key_values(tmp_path: Path, request: pytest.FixtureRequest,
+                                           daemons: Callable[..., Daemon]) -> None:
+    table = "My Products"
+    with databases(PG, tmp_path, request) as (source_url, source, target_url, target):
+        for engine in (source, target):
+            execute(engine, 'CREATE TABLE "My Products" ("Code" VARCHAR(40) PRIMARY KEY,'
+                    ' "Name" VARCHAR(40))')
+        install(source_url, table, "Code")
+        daemon = daemons("--source", source_url, "--target", target_url, "--table", table,
+                         workdir=tmp_path)
+        hostile = ["it's", 'say "hi"', "ünïcødé ✓", "back\\slash", "[1,2]", "%s :x"]
+        for i, code in enumerate(hostile):
+            execute(source, 'INSERT INTO "My Products" VALUES (:c, :n)',
+                    {"c": code, "n": f"n{i}"})
+        execute(source, """UPDATE "My Products" SET "Name" = 'changed' WHERE "Code" = 'it''s'""")
+        execute(source, """DELETE FROM "My Products" WHERE "Code" = '[1,2]'""")
+        query = 'SELECT "Code", "Name" FROM "My Products" ORDER BY "Code"'
+
+        def same() -> bool:
+            with source.connect() as s, target.connect() as t:
+                return list(s.execute(sa.text(query))) == list(t.execute(sa.text(query)))
+
+        wait_for(same, 30, "the hostile keys", daemon)
+        wait_for(drained(target_url), 10, "an empty queue", daemon)
+        assert status(target_url)["dead"] == 0
+        daemon.stop()
+
+
+def test_null_key_is_refused_or_dead_not_silently_lost(
+        tmp_path: Path, request: pytest.FixtureRequest,
+        daemons: Callable[..., Daemon]) -> None:
+    """A key column without NOT NULL (a UNIQUE one): a row with a NULL key cannot be
+    carried; it must end as a dead letter with its error, not vanish, and others flow."""
+    with databases(PG, tmp_path, request) as (source_url, source, target_url, target):
+        for engine in (source, target):
+            execute(engine, "CREATE TABLE products (id INTEGER UNIQUE, name VARCHAR(50),"
+                    " price INTEGER)")
+        install(source_url)
+        daemon = daemons("--source", source_url, "--target", target_url, "--table",
+                         "products", "--max-tries", "1", workdir=tmp_path)
+        execute(source, "INSERT INTO products VALUES (NULL, 'nokey', 1), (2, 'b', 2)")
+        wait_for(lambda: rows(target) == [(2, "b", 2)], 30, "the good row", daemon)
+        wait_for(lambda: status(target_url)["queued"] == 0, 30, "an empty queue", daemon)
+        found = status(target_url)
+        log = daemon.stop()
+        assert found["dead"] == 1, log
+
+
+def test_five_thousand_changes_in_one_transaction(tmp_path: Path,
+                                                  request: pytest.FixtureRequest,
+                                                  daemons: Callable[..., Daemon]) -> None:
+    with databases(PG, tmp_path, request) as (source_url, source, target_url, target):
+        make_products(source)
+        make_products(target)
+        install(source_url)
+        daemon = daemons("--source", source_url, "--target", target_url, "--table",
+                         "products", workdir=tmp_path)
+        execute(source, "INSERT INTO products SELECT g, 'n' || g, g FROM"
+                " generate_series(1, 5000) g")
+        wait_for(lambda: count(target, "SELECT count(*) FROM products") == 5000, 60,
+                 "5,000 rows", daemon)
+        execute(source, "UPDATE products SET price = price + 1")  # 5,000 more at once
+        wait_for(lambda: rows(target) == rows(source), 60, "5,000 updates", daemon)
+        wait_for(drained(target_url), 10, "an empty queue", daemon)
+        log = daemon.stop()
+        assert applied_in(log) == 10000, log[-2000:]
+
+
+# -- 10. bad input to the commands ----------------------------------------------------------------
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*syncline_command(), *args], capture_output=True, text=True,
+                          timeout=60, env={**os.environ})
+
+
+def clean_failure(ran: subprocess.CompletedProcess[str], *words: str) -> None:
+    text = ran.stdout + ran.stderr
+    assert ran.returncode not in (0, None), text
+    assert "Traceback" not in text, text
+    assert "sekret" not in text, text
+    for word in words:
+        assert word in text, text
+
+
+def test_bad_input_to_the_commands(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    with databases(PG, tmp_path, request) as (source_url, source, target_url, target):
+        make_products(source)
+        make_products(target)
+        # run on a table not installed
+        clean_failure(cli("datasync", "run", "--source", source_url, "--target", target_url,
+                          "--table", "products"), "not watched", "install")
+        # install on a table that does not exist
+        clean_failure(cli("datasync", "install", "--source", source_url, "--table",
+                          "nosuch", "--key", "id"), "nosuch")
+        # install with a key column the table lacks
+        clean_failure(cli("datasync", "install", "--source", source_url, "--table",
+                          "products", "--key", "nope"), "nope")
+        install(source_url)
+        # a wrong target URL: password masked, no traceback
+        bad = "postgresql://postgres:sekret@127.0.0.1:1/none"
+        clean_failure(cli("datasync", "status", "--target", bad))
+        clean_failure(cli("datasync", "status", "--target", bad, "--json"))
+        clean_failure(cli("datasync", "run", "--source", source_url, "--target", bad,
+                          "--table", "products"))
+        clean_failure(cli("datasync", "run", "--source", bad, "--target", target_url,
+                          "--table", "products"))
+        clean_failure(cli("datasync", "run", "--source", "notaurl", "--target", target_url,
+                          "--table", "products"))
+        # retry with unknown ids: says so, exit non-zero
+        ran = cli("datasync", "retry", "424242", "--target", target_url)
+        clean_failure(ran, "424242")
+        # purge --before notadate
+        clean_failure(cli("datasync", "purge", "--dead", "--before", "notadate", "--target",
+                          target_url), "notadate")

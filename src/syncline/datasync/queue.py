@@ -22,7 +22,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from syncline.errors import SynclineError
+from syncline.errors import ConfigError, SynclineError
 from syncline.targets import datasync_tables as t
 
 #: the first retry waits this long; each next one twice as long, up to MAX_BACKOFF
@@ -249,6 +249,13 @@ class Queue:
             if ids is not None:
                 query = query.where(d.id.in_(list(ids)))
             rows = conn.execute(query).all()
+            if ids is not None:
+                unknown = sorted(set(ids) - {r.id for r in rows})
+                if unknown:  # nothing queued: the caller named a letter that is not there
+                    raise ConfigError(
+                        f"no dead letter with id {', '.join(map(str, unknown))}; nothing was"
+                        " queued again (the dead letters are the rows of the target's"
+                        " syncline_datasync_dead table)")
             if not rows:
                 return 0
             queued = now()

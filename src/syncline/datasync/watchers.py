@@ -112,13 +112,19 @@ class PollingWatcher:
             query = query.where(since > _typed(since, position))
         with self.source.connect() as conn:
             rows = conn.execute(query.limit(self.batch)).all()
-        if not rows:
-            return 0
-        last = rows[-1][-1]
-        if len(rows) == self.batch and rows[0][-1] != last:
-            # the next batch starts past `last`: rows sharing it must all be in this one
-            rows = [r for r in rows if r[-1] != last]
+            if not rows:
+                return 0
             last = rows[-1][-1]
+            if len(rows) == self.batch and rows[0][-1] != last:
+                # the next batch starts past `last`: rows sharing it must all be in this one
+                rows = [r for r in rows if r[-1] != last]
+                last = rows[-1][-1]
+            elif len(rows) == self.batch:
+                # the whole batch shares one value (one bulk UPDATE stamps every row with
+                # its transaction's time): the next look starts past it, so every row
+                # holding it is carried now, however many
+                rows = conn.execute(sa.select(*(self.table.c[k] for k in self.key), since)
+                                    .where(since == rows[0][-1])).all()
         at = now()
         new = [NewChange(model, tuple(r[:-1]), "u", at)
                for r in rows for model, _, _ in self.models]
