@@ -11,17 +11,14 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from conftest import fresh_database
 from helpers import run_cli, syncline_command
-from test_datasync import Daemon, daemons, databases, execute, make_products, rows, status
-from test_datasync import wait_for
+from test_datasync import Daemon, daemons, databases, execute, make_products, rows, status, wait_for
 
 __all__ = ["daemons"]  # the fixture, used by name
 
@@ -252,7 +249,8 @@ def test_sigkill_of_the_daemon_with_two_consumers(tmp_path: Path,
                 daemon = daemons("--source", source_url, "--target", target_url, "--table",
                                  "products", "--consumers", "2", "--batch", "7", "--lease",
                                  "1", workdir=tmp_path)
-                wait_for(lambda: len(children_of(daemon.proc.pid)) >= 1, 20,
+                pid = daemon.proc.pid
+                wait_for(lambda: len(children_of(pid)) >= 1, 20,  # noqa: B023
                          "a consumer process", daemon)
                 time.sleep(moment)
                 kids = children_of(daemon.proc.pid)
@@ -281,7 +279,7 @@ def test_sigkill_of_the_daemon_with_two_consumers(tmp_path: Path,
         assert status(target_url)["consumers_alive"] <= 3
 
 
-# -- 6. SIGTERM while a batch is in hand ------------------------------------------------------------
+# -- 6. SIGTERM while a batch is in hand -------------------------------------------------------
 def test_sigterm_mid_batch_finishes_it(tmp_path: Path, request: pytest.FixtureRequest,
                                        daemons: Callable[..., Daemon]) -> None:
     with databases(PG, tmp_path, request) as (source_url, source, target_url, target):
@@ -359,7 +357,7 @@ def test_polling_rows_sharing_one_timestamp_across_batches(
     from syncline.datasync.queue import Queue
     from syncline.datasync.watchers import PollingWatcher
 
-    with databases(PG, tmp_path, request) as (source_url, source, target_url, target):
+    with databases(PG, tmp_path, request) as (_, source, _, target):
         make_stamped(source)
         make_stamped(target)
         execute(source, "INSERT INTO products SELECT g, 'n', g, TIMESTAMP '2026-01-01'"
@@ -562,3 +560,39 @@ def test_bad_input_to_the_commands(tmp_path: Path, request: pytest.FixtureReques
         # purge --before notadate
         clean_failure(cli("datasync", "purge", "--dead", "--before", "notadate", "--target",
                           target_url), "notadate")
+
+
+# -- typed keys: the key goes through JSON and back ---------------------------------------------
+@pytest.mark.parametrize("column, values", [
+    ("UUID", ["0f8fad5b-d9cb-469f-a165-70867728950e", "7c9e6679-7425-40de-944b-e07fc1f90ae7"]),
+    ("DATE", ["2026-01-02", "2026-03-04"]),
+    ("TIMESTAMP", ["2026-01-02 03:04:05.123456", "2026-03-04 00:00:00"]),
+    ("NUMERIC(10,2)", ["1.50", "2.00"]),
+])
+def test_typed_keys(column: str, values: list[str], tmp_path: Path,
+                    request: pytest.FixtureRequest, daemons: Callable[..., Daemon]) -> None:
+    with databases(PG, tmp_path, request) as (source_url, source, target_url, target):
+        for engine in (source, target):
+            execute(engine, f"CREATE TABLE products (k {column} PRIMARY KEY, name TEXT)")
+        install(source_url, key="k")
+        daemon = daemons("--source", source_url, "--target", target_url, "--table",
+                         "products", "--max-tries", "1", workdir=tmp_path)
+        for i, value in enumerate(values):
+            execute(source, f"INSERT INTO products VALUES (CAST(:v AS {column}), :n)",
+                    {"v": value, "n": f"n{i}"})
+        execute(source, f"UPDATE products SET name = 'changed' WHERE k = CAST(:v AS"
+                f" {column})", {"v": values[0]})
+        execute(source, f"DELETE FROM products WHERE k = CAST(:v AS {column})",
+                {"v": values[1]})
+        query = "SELECT k, name FROM products ORDER BY k"
+
+        def same() -> bool:
+            with source.connect() as s, target.connect() as t:
+                return list(s.execute(sa.text(query))) == list(t.execute(sa.text(query)))
+
+        wait_for(lambda: count(source, "SELECT count(*) FROM syncline_changes") == 0, 30,
+                 "the change log carried", daemon)
+        wait_for(lambda: status(target_url)["queued"] == 0, 30, "an empty queue", daemon)
+        log = daemon.stop()
+        assert status(target_url)["dead"] == 0, log
+        assert same(), log

@@ -12,6 +12,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
+from datetime import time as dt_time
 from typing import Any
 
 import sqlalchemy as sa
@@ -73,6 +75,8 @@ class Consumer:
         self.started = now()
         self.counts = Counts()
         self.order = {model: i for i, model in enumerate(handler.models)}
+        #: per model, how to read each key column's value back from its JSON text
+        self._parsers: dict[str, list[Callable[[str], Any] | None]] = {}
 
     def step(self) -> int:
         """Claim one batch and apply it; the number of changes claimed (0: none due).
@@ -140,6 +144,7 @@ class Consumer:
         importer = self.handler.importer(model)
         source = self.handler.source_for(importer)
         if isinstance(source, SqlSource) and source.table_name is not None:
+            keys = self._typed(model, source, keys)
             importer.use_source(source.only(self.source_keys[model], keys))
         options = RunOptions(keys=keys, delete=True, allow_mass_delete=True,
                              runas=self.settings.runas, comment="datasync")
@@ -151,6 +156,19 @@ class Consumer:
             return self.handler.run(options, [model], in_transaction=complete)
         finally:
             importer.use_source(source)
+
+    def _typed(self, model: str, source: SqlSource, keys: list[tuple[Any, ...]]
+               ) -> list[tuple[Any, ...]]:
+        """The queued keys (JSON: a date or a time is text there) in the types of the
+        source's key columns, else ``WHERE k IN (...)`` compares a DATE to a VARCHAR."""
+        if model not in self._parsers:
+            assert source.table_name is not None
+            table = sa.Table(source.table_name, sa.MetaData(), autoload_with=source.engine)
+            self._parsers[model] = [_parser(table.c[k]) if k in table.c else None
+                                    for k in self.source_keys[model]]
+        parsers = self._parsers[model]
+        return [tuple(p(v) if p is not None and isinstance(v, str) else v
+                      for p, v in zip(parsers, key, strict=False)) for key in keys]
 
     def _target_reachable(self) -> bool:
         try:
@@ -184,6 +202,19 @@ class Consumer:
     def beat(self, *, stopped: bool = False) -> None:
         self.queue.beat(self.name, started=self.started, batches=self.counts.batches,
                         applied=self.counts.applied, stopped=stopped)
+
+
+def _parser(column: sa.Column[Any]) -> Callable[[str], Any] | None:
+    """How a key column's value is read back from JSON text: dates and times (what the
+    databases' JSON functions write as text) parsed; other types as JSON gave them."""
+    try:
+        python_type = column.type.python_type
+    except NotImplementedError:
+        return None
+    if python_type in (datetime, date, dt_time):
+        parse: Callable[[str], Any] = python_type.fromisoformat
+        return parse
+    return None
 
 
 def _describe(error: BaseException) -> str:
