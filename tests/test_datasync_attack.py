@@ -596,3 +596,66 @@ def test_typed_keys(column: str, values: list[str], tmp_path: Path,
         log = daemon.stop()
         assert status(target_url)["dead"] == 0, log
         assert same(), log
+
+
+# -- MariaDB: a case-insensitive key changed only in case; a DATETIME key ------------------------
+def test_mariadb_key_changed_in_case_and_datetime_key(
+        tmp_path: Path, request: pytest.FixtureRequest,
+        daemons: Callable[..., Daemon]) -> None:
+    with databases("mysql", tmp_path, request) as (source_url, source, target_url, target):
+        for engine in (source, target):
+            execute(engine, "CREATE TABLE products (code VARCHAR(20) PRIMARY KEY,"
+                    " name VARCHAR(20))")
+            execute(engine, "CREATE TABLE stamps (at DATETIME(6) PRIMARY KEY,"
+                    " name VARCHAR(20))")
+        install(source_url, "products", "code")
+        install(source_url, "stamps", "at")
+        daemon = daemons("--source", source_url, "--target", target_url, "--table",
+                         "products", "--table", "stamps", "--max-tries", "1",
+                         workdir=tmp_path)
+        execute(source, "INSERT INTO products VALUES ('abc', 'x'), ('keep', 'k')")
+        execute(source, "INSERT INTO stamps VALUES ('2026-01-02 03:04:05.123456', 'a'),"
+                " ('2026-01-03 00:00:00', 'b')")
+        wait_for(lambda: count(target, "SELECT count(*) FROM products") == 2
+                 and count(target, "SELECT count(*) FROM stamps") == 2, 30, "the rows",
+                 daemon)
+        execute(source, "UPDATE products SET code = 'ABC' WHERE code = 'abc'")
+        execute(source, "UPDATE stamps SET name = 'changed' WHERE name = 'a'")
+        execute(source, "DELETE FROM stamps WHERE name = 'b'")
+        wait_for(lambda: count(source, "SELECT count(*) FROM syncline_changes") == 0, 30,
+                 "the change log carried", daemon)
+        wait_for(drained(target_url), 30, "an empty queue", daemon)
+        log = daemon.stop()
+        assert status(target_url)["dead"] == 0, log
+        with target.connect() as conn:
+            assert list(conn.execute(sa.text(
+                "SELECT BINARY code, name FROM products ORDER BY code"))) == [
+                (b"ABC", "x"), (b"keep", "k")], log
+            assert [tuple(r) for r in conn.execute(sa.text(
+                "SELECT name FROM stamps"))] == [("changed",)], log
+
+
+def test_polling_row_written_later_with_the_position_value(
+        tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """A since column of whole seconds (MariaDB's DATETIME, a date column): a row written
+    after a look, in the same second as the position, holds the position's value itself.
+    It must be carried by the next look, and rows already carried not queued again."""
+    from syncline.datasync.queue import Queue
+    from syncline.datasync.watchers import PollingWatcher
+
+    with databases(PG, tmp_path, request) as (_, source, _, target):
+        make_stamped(source)
+        make_stamped(target)
+        execute(source, "INSERT INTO products VALUES (1, 'a', 1, TIMESTAMP '2026-01-01')")
+        queue = Queue(target)
+        queue.create()
+        watcher = PollingWatcher(source, queue, "products", ("id",), "updated_at",
+                                 [("products", "products", ("id",))], delete_check=3600)
+        assert watcher.move() == 1
+        execute(source, "INSERT INTO products VALUES (2, 'b', 2, TIMESTAMP '2026-01-01')")
+        watcher.move()
+        assert watcher.move() == 0  # nothing new: nothing queued again
+        with target.connect() as conn:
+            queued = sorted(json.loads(k)[0] for (k,) in conn.execute(sa.text(
+                "SELECT key_json FROM syncline_datasync_queue")))
+        assert queued == [1, 2]

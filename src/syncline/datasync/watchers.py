@@ -21,7 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from syncline.datasync.queue import NewChange, Queue, now
+from syncline.datasync.queue import NewChange, Queue, key_json, now
 from syncline.errors import ConfigError
 from syncline.targets import triggers
 
@@ -34,6 +34,10 @@ def utc(moment: Any) -> datetime:
         return now()
     when: datetime = moment
     return when if when.tzinfo is None else when.astimezone(UTC).replace(tzinfo=None)
+
+
+#: the most keys a polling position remembers at its value (see PollingWatcher._changed)
+MAX_SEEN = 1000
 
 
 class TriggerWatcher:
@@ -103,34 +107,54 @@ class PollingWatcher:
         return moved
 
     def _changed(self) -> int:
+        """Rows past the position, and rows holding the position's value itself that were
+        not carried yet (written after the last look, in the same second of a coarse
+        column, or by a transaction stamped earlier that committed later)."""
         since = self.table.c[self.since]
+        columns = (*(self.table.c[k] for k in self.key), since)
         with self.queue.engine.connect() as conn:
             stored = self.queue.position(conn, self.name)
-        position = None if stored is None else json.loads(stored)
-        query = sa.select(*(self.table.c[k] for k in self.key), since).order_by(since)
-        if position is not None:
-            query = query.where(since > _typed(since, position))
+        position, seen = _position(stored)
+        query = sa.select(*columns).order_by(since)
         with self.source.connect() as conn:
+            at_position: list[Any] = []
+            if position is not None:
+                value = _typed(since, position)
+                query = query.where(since > value)
+            if position is not None and seen is not None:
+                at_position = [r for r in conn.execute(
+                    sa.select(*columns).where(since == value)).all()
+                    if key_json(r[:-1]) not in seen]
             rows = conn.execute(query.limit(self.batch)).all()
-            if not rows:
-                return 0
-            last = rows[-1][-1]
-            if len(rows) == self.batch and rows[0][-1] != last:
-                # the next batch starts past `last`: rows sharing it must all be in this one
-                rows = [r for r in rows if r[-1] != last]
+            if rows:
                 last = rows[-1][-1]
-            elif len(rows) == self.batch:
-                # the whole batch shares one value (one bulk UPDATE stamps every row with
-                # its transaction's time): the next look starts past it, so every row
-                # holding it is carried now, however many
-                rows = conn.execute(sa.select(*(self.table.c[k] for k in self.key), since)
-                                    .where(since == rows[0][-1])).all()
+                if len(rows) == self.batch and rows[0][-1] != last:
+                    # the next batch starts past `last`: rows sharing it must all be here
+                    rows = [r for r in rows if r[-1] != last]
+                    last = rows[-1][-1]
+                elif len(rows) == self.batch:
+                    # the whole batch shares one value (one bulk UPDATE stamps every row
+                    # with its transaction's time): every row holding it is carried now
+                    rows = conn.execute(sa.select(*columns).where(since == last)).all()
+        if not rows and not at_position:
+            return 0
+        if rows:
+            moved_to = _plain(last)
+            carried = {key_json(r[:-1]) for r in rows if r[-1] == last}
+        else:
+            moved_to = position
+            carried = (seen or set()) | {key_json(r[:-1]) for r in at_position}
+        rows = [*at_position, *rows]
+        # the keys at the position are remembered up to MAX_SEEN (a TEXT column of MariaDB
+        # holds 64 KB); past that, the rows at the position's value are taken as carried
+        keys: list[str] | None = sorted(carried) if len(carried) <= MAX_SEEN else None
         at = now()
         new = [NewChange(model, tuple(r[:-1]), "u", at)
                for r in rows for model, _, _ in self.models]
         with self.queue.engine.begin() as conn:
             self.queue.put(conn, new)
-            self.queue.move_position(conn, self.name, json.dumps(_plain(last)))
+            self.queue.move_position(conn, self.name, json.dumps(
+                {"at": moved_to, "keys": keys}))
         return len(rows)
 
     def _gone(self) -> int:
@@ -150,6 +174,18 @@ class PollingWatcher:
             with self.queue.engine.begin() as conn:
                 self.queue.put(conn, new)
         return len(new)
+
+
+def _position(stored: str | None) -> tuple[Any, set[str] | None]:
+    """A stored position: the since value, and the keys (as JSON) carried at that value
+    (None: too many were to remember, or an older plain value: only rows past it count)."""
+    if stored is None:
+        return None, set()
+    position = json.loads(stored)
+    if isinstance(position, dict) and "at" in position:
+        keys = position.get("keys")
+        return position["at"], None if keys is None else set(keys)
+    return position, None
 
 
 def _plain(value: Any) -> Any:
