@@ -713,3 +713,86 @@ def test_a_consumer_process_that_dies_is_replaced(tmp_path: Path,
         log = daemon.stop()
         assert "starting another" in log
         assert not any(alive(k) for k in children_of(daemon.proc.pid))
+
+
+def test_listening_connection_lost_is_survived(tmp_path: Path,
+                                               request: pytest.FixtureRequest,
+                                               daemons: Callable[..., Daemon]) -> None:
+    """PostgreSQL: the daemon's LISTEN connection to the source is killed (a source restart,
+    a failover, an idle-connection reaper): the daemon keeps carrying changes."""
+    import uuid
+
+    with databases(PG, tmp_path, request) as (source_url, source, target_url, target):
+        make_products(source)
+        make_products(target)
+        install(source_url)
+        name = f"attack_{uuid.uuid4().hex[:10]}"
+        named = sa.make_url(source_url).update_query_dict({"application_name": name})
+        daemon = daemons("--source", named.render_as_string(hide_password=False),
+                         "--target", target_url, "--table", "products", workdir=tmp_path)
+        execute(source, "INSERT INTO products VALUES (1, 'a', 1)")
+        wait_for(lambda: len(rows(target)) == 1, 30, "the first change", daemon)
+        killed = count(source, "SELECT count(pg_terminate_backend(pid)) FROM"
+                       f" pg_stat_activity WHERE application_name = '{name}'"
+                       " AND query LIKE 'LISTEN%'")
+        assert killed == 1
+        time.sleep(0.5)
+        execute(source, "INSERT INTO products VALUES (2, 'b', 2)")
+        wait_for(lambda: len(rows(target)) == 2, 30, "the change after the loss", daemon)
+        assert "Traceback" not in daemon.output()
+        daemon.stop()
+
+
+KEY_HOOK = '''
+from syncline import Handler, Importer
+
+
+class Codes(Importer):
+    table = "codes"
+    key = ("code",)
+
+    def normalize_source(self, record):
+        record["code"] = record["code"].strip().upper()  # the target keeps codes tidy
+        return record
+
+
+class Tidy(Handler):
+    name = "attack-tidy"
+    importers = (Codes,)
+'''
+
+
+@pytest.mark.xfail(strict=True, reason="DATA LOSS: a normalize_source hook that rewrites the"
+                   " key value (strip/upper: source 'abc', target 'ABC') passes the start"
+                   " check (same key column names); the keys mode keeps only the normalized"
+                   " records whose key is a queued SOURCE key, so nothing is written, the"
+                   " changes are completed off the queue anyway and the log says '2 changes"
+                   " of 2 records: 0 created' with no warning; a source delete could not be"
+                   " mapped to the target key either. Needs the consumer to run the hook to"
+                   " learn the target keys (or refuse such a hook): outside a small fix")
+def test_hook_that_rewrites_the_key_value_deletes_follow(
+        tmp_path: Path, request: pytest.FixtureRequest,
+        daemons: Callable[..., Daemon]) -> None:
+    with databases(PG, tmp_path, request) as (source_url, source, target_url, target):
+        for engine in (source, target):
+            execute(engine, "CREATE TABLE codes (code VARCHAR(20) PRIMARY KEY, name TEXT)")
+        install(source_url, "codes", "code")
+        (tmp_path / "attack_tidy.py").write_text(KEY_HOOK)
+        env = {"PYTHONPATH": os.pathsep.join(
+            [str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])])}
+        daemon = daemons("--source", source_url, "--target", target_url, "--handler",
+                         "attack_tidy:Tidy", workdir=tmp_path, env=env)
+        execute(source, "INSERT INTO codes VALUES ('abc', 'x'), ('def', 'y')")
+        wait_for(lambda: count(source, "SELECT count(*) FROM syncline_changes") == 0, 30,
+                 "the change log carried", daemon)
+        wait_for(drained(target_url), 30, "an empty queue", daemon)
+        with target.connect() as conn:
+            assert sorted(r[0] for r in conn.execute(sa.text("SELECT code FROM codes"))) == [
+                "ABC", "DEF"]
+        execute(source, "DELETE FROM codes WHERE code = 'abc'")
+        wait_for(lambda: count(source, "SELECT count(*) FROM syncline_changes") == 0, 30,
+                 "the change log carried", daemon)
+        wait_for(drained(target_url), 30, "an empty queue", daemon)
+        daemon.stop()
+        with target.connect() as conn:
+            assert [r[0] for r in conn.execute(sa.text("SELECT code FROM codes"))] == ["DEF"]

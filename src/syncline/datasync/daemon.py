@@ -216,7 +216,8 @@ def _loop(job: Job, built: Built, stop: Stop, log: Log, *, watch: bool,
     consumer = Consumer(built.handler, queue, built.keys, job.settings, log)
     watchers: list[Any] = []
     waiter: triggers.ChangeWaiter | None = None
-    if watch and job.since_column is None:
+    listening = watch and job.since_column is None
+    if listening:
         watchers.append(TriggerWatcher(built.source, queue, built.models_of))
         waiter = triggers.ChangeWaiter(built.source, tables=list(built.models_of))
     elif watch and job.since_column is not None:
@@ -247,8 +248,19 @@ def _loop(job: Job, built: Built, stop: Stop, log: Log, *, watch: bool,
             wait = 0.0
             if moved or handled:
                 continue
+            if listening and waiter is None:
+                waiter = _listen(built, log)
             if waiter is not None:
-                waiter.wait(job.idle)
+                try:
+                    waiter.wait(job.idle)
+                except Exception as exc:  # the driver's own error class
+                    # the listening connection was lost (a source restart, a reaper): the
+                    # wake-ups are a shortcut, the change log is the truth; listen again
+                    log(f"lost the source's notifications ({_first_line(exc)}); listening"
+                        " again")
+                    _quietly_close(waiter)
+                    waiter = None
+                    stop.sleep(job.idle)
             else:
                 stop.sleep(job.idle)
     finally:
@@ -260,6 +272,23 @@ def _loop(job: Job, built: Built, stop: Stop, log: Log, *, watch: bool,
             pass
         built.source.dispose()
         built.target.dispose()
+
+
+def _listen(built: Built, log: Log) -> triggers.ChangeWaiter | None:
+    """A new waiter on the source's notifications, or None while it cannot be reached
+    (the next idle look tries again)."""
+    try:
+        return triggers.ChangeWaiter(built.source, tables=list(built.models_of))
+    except Exception as exc:  # the driver's own error class
+        log(f"cannot listen to the source ({_first_line(exc)}); trying again")
+        return None
+
+
+def _quietly_close(waiter: triggers.ChangeWaiter) -> None:
+    try:
+        waiter.close()
+    except Exception:  # the connection is gone already
+        pass
 
 
 def _first_line(exc: BaseException) -> str:
