@@ -512,9 +512,11 @@ def test_five_thousand_changes_in_one_transaction(tmp_path: Path,
                  "5,000 rows", daemon)
         execute(source, "UPDATE products SET price = price + 1")  # 5,000 more at once
         wait_for(lambda: rows(target) == rows(source), 60, "5,000 updates", daemon)
+        execute(source, "UPDATE products SET id = id + 100000")  # 5,000 keys changed
+        wait_for(lambda: rows(target) == rows(source), 60, "5,000 keys moved", daemon)
         wait_for(drained(target_url), 10, "an empty queue", daemon)
         log = daemon.stop()
-        assert applied_in(log) == 10000, log[-2000:]
+        assert applied_in(log) == 20000, log[-2000:]
 
 
 # -- 10. bad input to the commands ----------------------------------------------------------------
@@ -556,6 +558,13 @@ def test_bad_input_to_the_commands(tmp_path: Path, request: pytest.FixtureReques
                           "--table", "products"))
         clean_failure(cli("datasync", "run", "--source", "notaurl", "--target", target_url,
                           "--table", "products"))
+        # polling on a column or a table that is not there
+        clean_failure(cli("datasync", "run", "--source", source_url, "--target", target_url,
+                          "--table", "products", "--since-column", "nope", "--key", "id"),
+                      "nope")
+        clean_failure(cli("datasync", "run", "--source", source_url, "--target", target_url,
+                          "--table", "nosuch", "--since-column", "price", "--key", "id"),
+                      "nosuch")
         # retry with unknown ids: says so, exit non-zero
         ran = cli("datasync", "retry", "424242", "--target", target_url)
         clean_failure(ran, "424242")
@@ -796,3 +805,22 @@ def test_hook_that_rewrites_the_key_value_deletes_follow(
         daemon.stop()
         with target.connect() as conn:
             assert [r[0] for r in conn.execute(sa.text("SELECT code FROM codes"))] == ["DEF"]
+
+
+def test_sqlite_with_two_consumers(tmp_path: Path, request: pytest.FixtureRequest,
+                                   daemons: Callable[..., Daemon]) -> None:
+    """SQLite has no row locks (docs: one consumer): --consumers 2 must still lose and
+    double nothing."""
+    with databases("sqlite", tmp_path, request) as (source_url, source, target_url, target):
+        make_products(source)
+        make_products(target)
+        install(source_url)
+        daemon = daemons("--source", source_url, "--target", target_url, "--table",
+                         "products", "--consumers", "2", "--batch", "10", workdir=tmp_path)
+        for i in range(60):
+            execute(source, "INSERT INTO products VALUES (:i, 'n', :i)", {"i": i})
+        execute(source, "UPDATE products SET price = price * 2")
+        wait_for(lambda: rows(target) == rows(source), 40, "target equals source", daemon)
+        wait_for(drained(target_url), 20, "an empty queue", daemon)
+        log = daemon.stop()
+        assert status(target_url)["dead"] == 0, log
