@@ -824,3 +824,44 @@ def test_sqlite_with_two_consumers(tmp_path: Path, request: pytest.FixtureReques
         wait_for(drained(target_url), 20, "an empty queue", daemon)
         log = daemon.stop()
         assert status(target_url)["dead"] == 0, log
+
+
+def test_a_batch_taken_over_is_not_counted_as_failed(tmp_path: Path) -> None:
+    """A consumer whose lease expired and whose batch another consumer took over: its
+    apply rolls back (compare-and-set); it must not bisect the batch, re-applying each
+    half, nor log the records as failed and 'will be retried'."""
+    from syncline import Handler, Importer
+    from syncline.datasync.consumer import Consumer, Settings
+    from syncline.datasync.queue import NewChange, Queue, now
+
+    source_url, target_url = (f"sqlite:///{tmp_path / 's.db'}",
+                              f"sqlite:///{tmp_path / 't.db'}")
+    source, target = sa.create_engine(source_url), sa.create_engine(target_url)
+    try:
+        make_products(source)
+        make_products(target)
+        execute(source, "INSERT INTO products VALUES (1, 'a', 1), (2, 'b', 2)")
+        queue = Queue(target)
+        queue.create()
+        with target.begin() as conn:
+            queue.put(conn, [NewChange("products", (1,), "c", now()),
+                             NewChange("products", (2,), "c", now())])
+        logged: list[str] = []
+        handler = Handler(source_url=source_url, target_url=target_url,
+                          importers=[Importer(table="products", key=("id",))],
+                          name="attack")
+        consumer = Consumer(handler, queue, {"products": ("id",)}, Settings(lease=0.001),
+                            logged.append)
+        mine = queue.claim(consumer.name, 10, 0.001)
+        time.sleep(0.01)
+        assert len(queue.claim("other", 10, 60.0)) == 2
+        consumer._apply("products", mine)
+        assert rows(target) == []  # rolled back: the other consumer applies them
+        assert consumer.counts.retried == 0 and consumer.counts.dead == 0, logged
+        assert not any("failed" in line for line in logged), logged
+        with target.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*), max(tries) FROM"
+                                        " syncline_datasync_queue")).one() == (2, 0)
+    finally:
+        source.dispose()
+        target.dispose()

@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from syncline.datasync.queue import Change, Queue, consumer_name, now
+from syncline.datasync.queue import Change, Queue, QueueError, consumer_name, now
 from syncline.errors import (
     AlreadyRunningError,
     SynclineError,
@@ -116,6 +116,11 @@ class Consumer:
             result = self._run(model, keys, changes)
         except AlreadyRunningError:
             raise Busy(list(changes)) from None
+        except QueueError as exc:
+            # another consumer holds them now (this one's lease expired): the run rolled
+            # back and they are that consumer's to apply; no record failed, none is retried
+            self.log(f"{model}: {len(changes)} changes left to another consumer: {exc}")
+            return
         except TransientTargetError as exc:
             if not self._target_reachable():
                 raise
