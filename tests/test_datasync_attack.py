@@ -865,3 +865,34 @@ def test_a_batch_taken_over_is_not_counted_as_failed(tmp_path: Path) -> None:
     finally:
         source.dispose()
         target.dispose()
+
+
+@pytest.mark.parametrize("table", [
+    pytest.param('Prix 100% "top"', marks=pytest.mark.xfail(strict=True, reason=(
+        "targets/triggers.py quotes names with identifier_preparer.quote_identifier, which"
+        " doubles '%' on psycopg (pyformat), then sends the DDL with no_parameters: the"
+        " trigger is created ON \"Prix 100%% ...\", a table that does not exist; install"
+        " fails with an unexpected ProgrammingError (outside datasync/: not fixed here)"))),
+    'Capital "Quoted" Name', "x" * 63, "it's.dotted"])
+def test_hostile_table_names(table: str, tmp_path: Path, request: pytest.FixtureRequest,
+                             daemons: Callable[..., Daemon]) -> None:
+    with databases(PG, tmp_path, request) as (source_url, source, target_url, target):
+        quoted = '"' + table.replace('"', '""') + '"'
+        for engine in (source, target):
+            execute(engine, f"CREATE TABLE {quoted} (id INTEGER PRIMARY KEY, name TEXT)")
+        install(source_url, table, "id")
+        daemon = daemons("--source", source_url, "--target", target_url, "--table", table,
+                         workdir=tmp_path)
+        execute(source, f"INSERT INTO {quoted} VALUES (1, 'a'), (2, 'b')")
+        execute(source, f"UPDATE {quoted} SET name = 'c' WHERE id = 1")
+        execute(source, f"DELETE FROM {quoted} WHERE id = 2")
+
+        def got() -> list[tuple[int, str]]:
+            with target.connect() as conn:
+                return [(r[0], r[1]) for r in conn.execute(sa.text(
+                    f"SELECT id, name FROM {quoted} ORDER BY id"))]
+
+        wait_for(lambda: got() == [(1, "c")], 30, "the changes", daemon)
+        daemon.stop()
+        run_cli("datasync", "uninstall", "--source", source_url, "--table", table,
+                check=True)
