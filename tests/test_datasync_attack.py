@@ -394,9 +394,15 @@ class Products(Importer):
         return record
 
 
+class Catalog(Importer):
+    table = "catalog"
+    source_table = "products"
+    key = ("id",)
+
+
 class Shop(Handler):
     name = "attack-shop"
-    importers = (Products,)
+    importers = (Products, Catalog)
 
 
 class ByName(Importer):
@@ -421,14 +427,20 @@ def test_handler_mode_applies_the_hook(tmp_path: Path, request: pytest.FixtureRe
     with databases(PG, tmp_path, request) as (source_url, source, target_url, target):
         make_products(source)
         make_products(target)
+        execute(target, "CREATE TABLE catalog (id INTEGER PRIMARY KEY, name VARCHAR(50),"
+                " price INTEGER)")
         install(source_url)
         env = handler_env(tmp_path)
         daemon = daemons("--source", source_url, "--target", target_url, "--handler",
                          "attack_shop:Shop", workdir=tmp_path, env=env)
         execute(source, "INSERT INTO products VALUES (1, 'apple', 1), (2, 'pear', 2)")
         execute(source, "UPDATE products SET name = 'green apple' WHERE id = 1")
-        wait_for(lambda: rows(target) == [(1, "GREEN APPLE", 1), (2, "PEAR", 2)], 30,
-                 "the hook's values", daemon)
+        execute(source, "DELETE FROM products WHERE id = 2")
+        wait_for(lambda: rows(target) == [(1, "GREEN APPLE", 1)], 30, "the hook's values",
+                 daemon)
+        # a second model reading the same watched table (source_table != table)
+        wait_for(lambda: rows(target, "catalog") == [(1, "green apple", 1)], 30,
+                 "the second model", daemon)
         daemon.stop()
 
 
@@ -896,3 +908,33 @@ def test_hostile_table_names(table: str, tmp_path: Path, request: pytest.Fixture
         daemon.stop()
         run_cli("datasync", "uninstall", "--source", source_url, "--table", table,
                 check=True)
+
+
+def test_sigkill_after_commit_is_not_applied_again(tmp_path: Path,
+                                                  request: pytest.FixtureRequest,
+                                                  daemons: Callable[..., Daemon]) -> None:
+    """SIGKILL right after a batch committed: its changes left the queue in that commit;
+    the restarted daemon does not apply them again (one version row each)."""
+    with databases(PG, tmp_path, request) as (source_url, source, target_url, target):
+        make_products(source)
+        make_products(target)
+        run_cli("versions", "enable", "products", "--target", target_url, check=True)
+        install(source_url)
+        execute(source, "INSERT INTO products VALUES (1, 'a', 1), (2, 'b', 2)")
+        pause = tmp_path / "paused.pid"
+        daemon = daemons("--source", source_url, "--target", target_url, "--table",
+                         "products", workdir=tmp_path,
+                         env={"SYNCLINE_TEST_PAUSE_AT": "after_commit",
+                              "SYNCLINE_TEST_PAUSE_FILE": str(pause)})
+        wait_for(lambda: pause.exists() and bool(pause.read_text()), 30, "the pause", daemon)
+        daemon.proc.kill()
+        daemon.proc.wait(timeout=10)
+        assert rows(target) == rows(source)
+        assert status(target_url)["queued"] == 0
+        again = daemons("--source", source_url, "--target", target_url, "--table",
+                        "products", workdir=tmp_path)
+        execute(source, "UPDATE products SET price = 3 WHERE id = 1")
+        wait_for(lambda: rows(target) == rows(source), 30, "the next change", again)
+        again.stop()
+        assert count(target, "SELECT count(*) FROM products_version") == 3
+        assert count(target, 'SELECT count(*) FROM "transaction"') == 2
