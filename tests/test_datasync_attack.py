@@ -938,3 +938,26 @@ def test_sigkill_after_commit_is_not_applied_again(tmp_path: Path,
         again.stop()
         assert count(target, "SELECT count(*) FROM products_version") == 3
         assert count(target, 'SELECT count(*) FROM "transaction"') == 2
+
+
+def test_polling_delete_check_keeps_the_mass_delete_guard(
+        tmp_path: Path, request: pytest.FixtureRequest,
+        daemons: Callable[..., Daemon]) -> None:
+    """Polling's deletes are inferred from a comparison of keys, not logged by the source:
+    an emptied source (a truncate, a reload caught half-way) must not empty the target,
+    although the consumers run with --allow-mass-delete."""
+    with databases(PG, tmp_path, request) as (source_url, source, target_url, target):
+        make_stamped(source)
+        make_stamped(target)
+        execute(source, "INSERT INTO products SELECT g, 'n', g, TIMESTAMP '2026-01-01'"
+                " FROM generate_series(1, 30) g")
+        daemon = daemons("--source", source_url, "--target", target_url, "--table",
+                         "products", "--since-column", "updated_at", "--key", "id",
+                         "--delete-check", "1", workdir=tmp_path)
+        wait_for(lambda: count(target, "SELECT count(*) FROM products") == 30, 30,
+                 "the rows", daemon)
+        execute(source, "DELETE FROM products")
+        wait_for(lambda: "mass-delete guard" in daemon.output(), 30, "the refusal", daemon)
+        wait_for(drained(target_url), 10, "an empty queue", daemon)
+        daemon.stop()
+        assert count(target, "SELECT count(*) FROM products") == 30

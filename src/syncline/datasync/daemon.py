@@ -226,7 +226,8 @@ def _loop(job: Job, built: Built, stop: Stop, log: Log, *, watch: bool,
                        for m in models]
             watchers.append(PollingWatcher(built.source, queue, table,
                                            built.keys[models[0]], job.since_column,
-                                           targets, delete_check=job.delete_check))
+                                           targets, delete_check=job.delete_check,
+                                           log=log))
     wait = 0.0
     beaten = 0.0
     try:

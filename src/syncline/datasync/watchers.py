@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from syncline.datasync.queue import NewChange, Queue, key_json, now
 from syncline.errors import ConfigError
+from syncline.options import MASS_DELETE_FRACTION, MASS_DELETE_MIN_ROWS
 from syncline.targets import triggers
 
 
@@ -80,7 +81,9 @@ class PollingWatcher:
 
     def __init__(self, source: sa.Engine, queue: Queue, table: str, key: Sequence[str],
                  since: str, models: Sequence[tuple[str, str, Sequence[str]]],
-                 batch: int = 5000, delete_check: float = 60.0) -> None:
+                 batch: int = 5000, delete_check: float = 60.0,
+                 log: Callable[[str], None] | None = None) -> None:
+        self.log = log or (lambda message: None)
         self.source = source
         self.queue = queue
         self.key = tuple(key)
@@ -166,10 +169,26 @@ class PollingWatcher:
         at = now()
         for model, table_name, key in self.models:
             target = sa.Table(table_name, sa.MetaData(), autoload_with=self.queue.engine)
+            gone: list[NewChange] = []
             with self.queue.engine.connect() as conn:
+                target_rows = 0
                 for row in conn.execute(sa.select(*(target.c[k] for k in key))):
+                    target_rows += 1
                     if tuple(row) not in present:
-                        new.append(NewChange(model, tuple(row), "d", at))
+                        gone.append(NewChange(model, tuple(row), "d", at))
+            # these deletes were not logged by the source but inferred from its keys: the
+            # consumers pass --allow-mass-delete, so the importer's guards are kept here
+            # (an emptied or truncated source, a table reloaded at the moment of the look)
+            if gone and (not present or (
+                    len(gone) > MASS_DELETE_MIN_ROWS
+                    and len(gone) > MASS_DELETE_FRACTION * target_rows)):
+                self.log(f"{model}: the delete check found {len(gone)} of {target_rows}"
+                         f" target records missing from a source of {len(present)}: that"
+                         " looks like an emptied or truncated source, so none is deleted"
+                         " (the mass-delete guard); run syncline sync --allow-mass-delete"
+                         " if it is intended")
+                continue
+            new += gone
         if new:
             with self.queue.engine.begin() as conn:
                 self.queue.put(conn, new)
