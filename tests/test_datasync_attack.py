@@ -961,3 +961,20 @@ def test_polling_delete_check_keeps_the_mass_delete_guard(
         wait_for(drained(target_url), 10, "an empty queue", daemon)
         daemon.stop()
         assert count(target, "SELECT count(*) FROM products") == 30
+
+
+def test_high_precision_numeric_key(tmp_path: Path, request: pytest.FixtureRequest,
+                                    daemons: Callable[..., Daemon]) -> None:
+    """A NUMERIC key with more digits than a float holds goes through the queue's JSON."""
+    with databases(PG, tmp_path, request) as (source_url, source, target_url, target):
+        for engine in (source, target):
+            execute(engine, "CREATE TABLE products (k NUMERIC(38,20) PRIMARY KEY, name TEXT)")
+        install(source_url, key="k")
+        daemon = daemons("--source", source_url, "--target", target_url, "--table",
+                         "products", workdir=tmp_path)
+        execute(source, "INSERT INTO products VALUES (1.00000000000000000001, 'a')")
+        wait_for(lambda: count(source, "SELECT count(*) FROM syncline_changes") == 0, 30,
+                 "the change log carried", daemon)
+        wait_for(drained(target_url), 30, "an empty queue", daemon)
+        log = daemon.stop()
+        assert count(target, "SELECT count(*) FROM products") == 1, log

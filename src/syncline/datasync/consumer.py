@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from datetime import time as dt_time
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -76,7 +77,7 @@ class Consumer:
         self.counts = Counts()
         self.order = {model: i for i, model in enumerate(handler.models)}
         #: per model, how to read each key column's value back from its JSON text
-        self._parsers: dict[str, list[Callable[[str], Any] | None]] = {}
+        self._parsers: dict[str, list[Callable[[Any], Any] | None]] = {}
 
     def step(self) -> int:
         """Claim one batch and apply it; the number of changes claimed (0: none due).
@@ -164,15 +165,16 @@ class Consumer:
 
     def _typed(self, model: str, source: SqlSource, keys: list[tuple[Any, ...]]
                ) -> list[tuple[Any, ...]]:
-        """The queued keys (JSON: a date or a time is text there) in the types of the
-        source's key columns, else ``WHERE k IN (...)`` compares a DATE to a VARCHAR."""
+        """The queued keys (JSON: a date or a time is text there, a decimal a Decimal) in
+        the types of the source's key columns, else ``WHERE k IN (...)`` compares a DATE to
+        a VARCHAR, or a NUMERIC(38,20) key to a float that rounded it."""
         if model not in self._parsers:
             assert source.table_name is not None
             table = sa.Table(source.table_name, sa.MetaData(), autoload_with=source.engine)
             self._parsers[model] = [_parser(table.c[k]) if k in table.c else None
                                     for k in self.source_keys[model]]
         parsers = self._parsers[model]
-        return [tuple(p(v) if p is not None and isinstance(v, str) else v
+        return [tuple(p(v) if p is not None and isinstance(v, str | Decimal) else v
                       for p, v in zip(parsers, key, strict=False)) for key in keys]
 
     def _target_reachable(self) -> bool:
@@ -209,7 +211,7 @@ class Consumer:
                         applied=self.counts.applied, stopped=stopped)
 
 
-def _parser(column: sa.Column[Any]) -> Callable[[str], Any] | None:
+def _parser(column: sa.Column[Any]) -> Callable[[Any], Any] | None:
     """How a key column's value is read back from JSON text: dates and times (what the
     databases' JSON functions write as text) parsed; other types as JSON gave them."""
     try:
@@ -217,8 +219,12 @@ def _parser(column: sa.Column[Any]) -> Callable[[str], Any] | None:
     except NotImplementedError:
         return None
     if python_type in (datetime, date, dt_time):
-        parse: Callable[[str], Any] = python_type.fromisoformat
-        return parse
+        parse: Callable[[Any], Any] = python_type.fromisoformat
+        return lambda value: parse(value) if isinstance(value, str) else value
+    if python_type is float:
+        return float
+    if python_type is Decimal:
+        return lambda value: Decimal(str(value))
     return None
 
 

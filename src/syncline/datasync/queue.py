@@ -18,6 +18,7 @@ import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -129,8 +130,10 @@ class Queue:
             ids = [r.id for r in rows]
             conn.execute(self.queue.update().where(q.id.in_(ids)).values(
                 claimed_by=consumer, lease_until=at + timedelta(seconds=lease)))
-        return [Change(r.id, r.model, tuple(json.loads(r.key_json)), r.op, r.changed_at,
-                       r.tries) for r in rows]
+        # decimals as Decimal: a float cannot hold every NUMERIC key (the consumer gives
+        # each value its source column's type)
+        return [Change(r.id, r.model, tuple(json.loads(r.key_json, parse_float=Decimal)),
+                       r.op, r.changed_at, r.tries) for r in rows]
 
     def complete(self, conn: sa.Connection, consumer: str, changes: Sequence[Change]) -> None:
         """Delete ``changes`` from the queue in ``conn``'s transaction (the one that applied

@@ -17,6 +17,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -60,7 +61,8 @@ class TriggerWatcher:
                                 .order_by(c.id).limit(self.batch)).all()
         if not rows:
             return 0
-        new = [NewChange(model, tuple(json.loads(r.key_json)), r.op, utc(r.changed_at))
+        new = [NewChange(model, tuple(json.loads(r.key_json, parse_float=Decimal)), r.op,
+                         utc(r.changed_at))
                for r in rows for model in self.models_of[r.table_name]]
         with self.queue.engine.begin() as conn:
             self.queue.put(conn, new)
