@@ -12,12 +12,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
+from datetime import time as dt_time
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from syncline.datasync.queue import Change, Queue, consumer_name, now
-from syncline.errors import AlreadyRunningError, SynclineError, TransientError
+from syncline.datasync.queue import Change, Queue, QueueError, consumer_name, now
+from syncline.errors import (
+    AlreadyRunningError,
+    SynclineError,
+    TransientError,
+    TransientTargetError,
+)
 from syncline.handler import Handler
 from syncline.options import RunOptions
 from syncline.sources.sql import SqlSource
@@ -71,6 +79,8 @@ class Consumer:
         self.started = now()
         self.counts = Counts()
         self.order = {model: i for i, model in enumerate(handler.models)}
+        #: per model, how to read each key column's value back from its JSON text
+        self._parsers: dict[str, list[Callable[[Any], Any] | None]] = {}
 
     def step(self) -> int:
         """Claim one batch and apply it; the number of changes claimed (0: none due).
@@ -110,6 +120,19 @@ class Consumer:
             result = self._run(model, keys, changes)
         except AlreadyRunningError:
             raise Busy(list(changes)) from None
+        except QueueError as exc:
+            # another consumer holds them now (this one's lease expired): the run rolled
+            # back and they are that consumer's to apply; no record failed, none is retried
+            self.log(f"{model}: {len(changes)} changes left to another consumer: {exc}")
+            return
+        except TransientTargetError as exc:
+            if not self._target_reachable():
+                raise
+            # the target answers: not a lost connection but a refusal that looks transient
+            # (a unique violation on a non-key column is reported as a key race); count a
+            # try of the records, found by halving, else it blocks the whole queue forever
+            self._failed(model, keys, changes, exc)
+            return
         except TransientError:
             raise
         except SynclineError as exc:
@@ -130,6 +153,7 @@ class Consumer:
         importer = self.handler.importer(model)
         source = self.handler.source_for(importer)
         if isinstance(source, SqlSource) and source.table_name is not None:
+            keys = self._typed(model, source, keys)
             importer.use_source(source.only(self.source_keys[model], keys))
         options = RunOptions(keys=keys, delete=True, allow_mass_delete=True,
                              runas=self.settings.runas, comment="datasync")
@@ -143,6 +167,32 @@ class Consumer:
             importer.use_source(source)
         self.queue.committed(self.name, changes)  # a Redis queue acknowledges them now
         return result
+
+    def _typed(self, model: str, source: SqlSource, keys: list[tuple[Any, ...]]
+               ) -> list[tuple[Any, ...]]:
+        """The queued keys (JSON: a date or a time is text there, a decimal a Decimal) in
+        the types of the source's key columns, else ``WHERE k IN (...)`` compares a DATE to
+        a VARCHAR, or a NUMERIC(38,20) key to a float that rounded it."""
+        if model not in self._parsers:
+            assert source.table_name is not None
+            table = sa.Table(source.table_name, sa.MetaData(), autoload_with=source.engine)
+            self._parsers[model] = [_parser(table.c[k]) if k in table.c else None
+                                    for k in self.source_keys[model]]
+        parsers = self._parsers[model]
+        return [tuple(p(v) if p is not None and isinstance(v, str | Decimal) else v
+                      for p, v in zip(parsers, key, strict=False)) for key in keys]
+
+    def _target_reachable(self) -> bool:
+        target = self.handler.target_url
+        engine = target if isinstance(target, sa.Engine) else self.queue.engine
+        if engine is None:
+            return True  # nothing to probe with: count the try
+        try:
+            with engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except sa.exc.SQLAlchemyError:
+            return False
+        return True
 
     def _failed(self, model: str, keys: list[tuple[Any, ...]], changes: Sequence[Change],
                 error: BaseException) -> None:
@@ -168,6 +218,23 @@ class Consumer:
     def beat(self, *, stopped: bool = False) -> None:
         self.queue.beat(self.name, started=self.started, batches=self.counts.batches,
                         applied=self.counts.applied, stopped=stopped)
+
+
+def _parser(column: sa.Column[Any]) -> Callable[[Any], Any] | None:
+    """How a key column's value is read back from JSON text: dates and times (what the
+    databases' JSON functions write as text) parsed; other types as JSON gave them."""
+    try:
+        python_type = column.type.python_type
+    except NotImplementedError:
+        return None
+    if python_type in (datetime, date, dt_time):
+        parse: Callable[[Any], Any] = python_type.fromisoformat
+        return lambda value: parse(value) if isinstance(value, str) else value
+    if python_type is float:
+        return float
+    if python_type is Decimal:
+        return lambda value: Decimal(str(value))
+    return None
 
 
 def _describe(error: BaseException) -> str:

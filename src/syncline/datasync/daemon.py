@@ -273,12 +273,13 @@ def _loop(job: Job, built: Built, stop: Stop, log: Log, *, watch: bool,
     consumer = Consumer(built.handler, queue, built.keys, job.settings, log)
     watchers: list[Any] = []
     waiter: triggers.ChangeWaiter | None = None
+    listening = watch and job.since_column is None and built.source is not None
     if built.source is None:  # the folder watcher
         if watch:
             assert isinstance(queue, Queue) and job.watch_dir is not None
             watchers.append(FolderWatcher(Path(job.watch_dir), built.handler, queue, log,
                                           built.handler.runas))
-    elif watch and job.since_column is None:
+    elif listening:
         watchers.append(TriggerWatcher(built.source, queue, built.models_of))
         waiter = triggers.ChangeWaiter(built.source, tables=list(built.models_of))
     elif watch and job.since_column is not None:
@@ -288,7 +289,8 @@ def _loop(job: Job, built: Built, stop: Stop, log: Log, *, watch: bool,
             assert isinstance(queue, Queue)  # refused with a Redis queue (Job.build)
             watchers.append(PollingWatcher(built.source, queue, table,
                                            built.keys[models[0]], job.since_column,
-                                           targets, delete_check=job.delete_check))
+                                           targets, delete_check=job.delete_check,
+                                           log=log))
     wait = 0.0
     beaten = 0.0
     try:
@@ -310,8 +312,19 @@ def _loop(job: Job, built: Built, stop: Stop, log: Log, *, watch: bool,
             wait = 0.0
             if moved or handled:
                 continue
+            if listening and waiter is None:
+                waiter = _listen(built, log)
             if waiter is not None:
-                waiter.wait(job.idle)
+                try:
+                    waiter.wait(job.idle)
+                except Exception as exc:  # the driver's own error class
+                    # the listening connection was lost (a source restart, a reaper): the
+                    # wake-ups are a shortcut, the change log is the truth; listen again
+                    log(f"lost the source's notifications ({_first_line(exc)}); listening"
+                        " again")
+                    _quietly_close(waiter)
+                    waiter = None
+                    stop.sleep(job.idle)
             else:
                 stop.sleep(job.idle)
     finally:
@@ -326,6 +339,24 @@ def _loop(job: Job, built: Built, stop: Stop, log: Log, *, watch: bool,
         built.target.dispose()
         if not isinstance(queue, Queue):
             queue.close()
+
+
+def _listen(built: Built, log: Log) -> triggers.ChangeWaiter | None:
+    """A new waiter on the source's notifications, or None while it cannot be reached
+    (the next idle look tries again)."""
+    assert built.source is not None
+    try:
+        return triggers.ChangeWaiter(built.source, tables=list(built.models_of))
+    except Exception as exc:  # the driver's own error class
+        log(f"cannot listen to the source ({_first_line(exc)}); trying again")
+        return None
+
+
+def _quietly_close(waiter: triggers.ChangeWaiter) -> None:
+    try:
+        waiter.close()
+    except Exception:  # the connection is gone already
+        pass
 
 
 def _first_line(exc: BaseException) -> str:

@@ -18,11 +18,12 @@ import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 
-from syncline.errors import SynclineError
+from syncline.errors import ConfigError, SynclineError
 from syncline.targets import datasync_tables as t
 
 #: the first retry waits this long; each next one twice as long, up to MAX_BACKOFF
@@ -135,8 +136,10 @@ class Queue:
             ids = [r.id for r in rows]
             conn.execute(self.queue.update().where(q.id.in_(ids)).values(
                 claimed_by=consumer, lease_until=at + timedelta(seconds=lease)))
-        return [Change(r.id, r.model, tuple(json.loads(r.key_json)), r.op, r.changed_at,
-                       r.tries) for r in rows]
+        # decimals as Decimal: a float cannot hold every NUMERIC key (the consumer gives
+        # each value its source column's type)
+        return [Change(r.id, r.model, tuple(json.loads(r.key_json, parse_float=Decimal)),
+                       r.op, r.changed_at, r.tries) for r in rows]
 
     def complete(self, conn: sa.Connection, consumer: str, changes: Sequence[Change]) -> None:
         """Delete ``changes`` from the queue in ``conn``'s transaction (the one that applied
@@ -259,6 +262,13 @@ class Queue:
             if ids is not None:
                 query = query.where(d.id.in_(list(ids)))
             rows = conn.execute(query).all()
+            if ids is not None:
+                unknown = sorted(set(ids) - {r.id for r in rows})
+                if unknown:  # nothing queued: the caller named a letter that is not there
+                    raise ConfigError(
+                        f"no dead letter with id {', '.join(map(str, unknown))}; nothing was"
+                        " queued again (the dead letters are the rows of the target's"
+                        " syncline_datasync_dead table)")
             if not rows:
                 return 0
             queued = now()
