@@ -84,6 +84,9 @@ class RunOptions:
     types: TypeOptions = field(default_factory=TypeOptions)
     #: keys mode: only these keys (one tuple per record); None means all records
     keys: Sequence[Key] | None = None
+    #: keys mode whose source was read for the given keys only (the datasync's): a record
+    #: whose key after the hooks is not one of them is an error, never left out silently
+    keys_exact: bool = False
     #: auto: in-database for SQL targets unless a target hook or keys mode needs memory
     engine: EngineName = "auto"
     #: read every change back into the result (the in-database engine can count only)

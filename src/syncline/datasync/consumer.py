@@ -152,11 +152,15 @@ class Consumer:
     def _run(self, model: str, keys: list[tuple[Any, ...]], changes: Sequence[Change]) -> Any:
         importer = self.handler.importer(model)
         source = self.handler.source_for(importer)
-        if isinstance(source, SqlSource) and source.table_name is not None:
+        narrowed = isinstance(source, SqlSource) and source.table_name is not None
+        if narrowed:
+            assert isinstance(source, SqlSource)
             keys = self._typed(model, source, keys)
             importer.use_source(source.only(self.source_keys[model], keys))
+        # keys_exact: a hook that changes the key fails the record, never drops it silently
         options = RunOptions(keys=keys, delete=True, allow_mass_delete=True,
-                             runas=self.settings.runas, comment="datasync")
+                             runas=self.settings.runas, comment="datasync",
+                             keys_exact=narrowed)
 
         def complete(conn: sa.Connection) -> None:
             self.queue.complete(conn, self.name, changes)

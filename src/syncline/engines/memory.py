@@ -24,7 +24,7 @@ from syncline.engines.reading import (
     shape_target,
     validated_batches,
 )
-from syncline.errors import RefusedRow
+from syncline.errors import KeyProblemError, RefusedRow
 from syncline.lifecycle import RowResult, call_hook
 from syncline.options import RunOptions
 from syncline.sources.base import BATCH
@@ -50,6 +50,14 @@ class MemoryEngine:
         if plan.keys is not None:
             # only the given keys, as the engines match keys (docs/engines.md, "Keys mode")
             keep = {plan.fold_key(k) for k in plan.keys}
+            outside = [k for k in source_map if k not in keep]
+            if outside and options.keys_exact:
+                raise KeyProblemError(
+                    f"{importer.name}: a record read for the given keys has the key"
+                    f" {outside[0]!r} after the hooks, which is not one of them: a hook that"
+                    " changes the key cannot be applied by key (the datasync applies each"
+                    " record by its source key); sync this model whole instead",
+                    model=importer.name, key=outside[0])
             source_map = {k: v for k, v in source_map.items() if k in keep}
         target = read_target(plan, session, plan.keys, keep)
         allowed = plan.allowed(options)

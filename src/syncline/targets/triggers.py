@@ -16,6 +16,7 @@ outside ``targets/`` names a database.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -27,6 +28,7 @@ from sqlalchemy.dialects import mysql
 
 from syncline.errors import ConfigError
 from syncline.masking import mask_url
+from syncline.targets.dialect import quote_plain
 
 CHANGES = "syncline_changes"
 WATCHED = "syncline_watched"
@@ -111,7 +113,8 @@ class _Sql:
     def __init__(self, engine: sa.Engine, table: str, key: Sequence[str],
                  changes: str = CHANGES) -> None:
         self.kind = engine.dialect.name
-        self.q = engine.dialect.identifier_preparer.quote_identifier
+        # the DDL runs without parameters: a '%' in a name must stay one '%'
+        self.q = functools.partial(quote_plain, engine.dialect)
         self.table, self.key, self.changes = table, list(key), changes
 
     def insert(self, row: str, op: str, where: str = "") -> str:
@@ -214,10 +217,10 @@ def install(engine: sa.Engine, table: str, key: Sequence[str]) -> None:
         metadata = sa.MetaData()
         watched_rows = watched_table(metadata)
         metadata.create_all(conn, [changes_table(metadata), watched_rows], checkfirst=True)
-        changes = conn.dialect.identifier_preparer.quote_identifier(CHANGES)
+        changes = quote_plain(conn.dialect, CHANGES)
         if kind == "postgresql":  # the function finds the log whatever the writer's search_path
             schema = conn.exec_driver_sql("SELECT current_schema()").scalar_one()
-            changes = f"{conn.dialect.identifier_preparer.quote_identifier(schema)}.{changes}"
+            changes = f"{quote_plain(conn.dialect, schema)}.{changes}"
         for statement in _Sql(engine, table, key, changes).create():
             _ddl(conn).exec_driver_sql(statement)
         conn.execute(watched_rows.delete().where(watched_rows.c.table_name == table))
