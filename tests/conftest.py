@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -177,3 +178,12 @@ def versions_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Vers
     """A database of its own on each of the three, for tests of the version tables."""
     with fresh_database(request.param, tmp_path, request) as db:
         yield db
+
+
+@pytest.fixture
+def daemons() -> Iterator[Any]:
+    """Start ``syncline datasync run`` processes (datasync_support.Daemon); each still
+    running after the test is stopped with SIGTERM."""
+    from datasync_support import daemon_starter
+
+    yield from daemon_starter()

@@ -17,10 +17,16 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from datasync_support import (
+    Daemon,
+    databases,
+    execute,
+    make_products,
+    rows,
+    status,
+    wait_for,
+)
 from helpers import run_cli, syncline_command
-from test_datasync import Daemon, daemons, databases, execute, make_products, rows, status, wait_for
-
-__all__ = ["daemons"]  # the fixture, used by name
 
 PG = "postgresql"
 
