@@ -283,7 +283,8 @@ def test_status_retry_purge_commands(tmp_path: Path) -> None:
 def test_a_lease_taken_over_cannot_complete(tmp_path: Path) -> None:
     """A consumer whose lease expired and whose changes another consumer claimed cannot
     also delete them: its run's transaction fails and rolls back."""
-    from syncline.datasync.queue import NewChange, Queue, QueueError, now
+    from syncline.datasync.queue import NewChange, Queue, now
+    from syncline.errors import QueueError
 
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'q.db'}")
     queue = Queue(engine)

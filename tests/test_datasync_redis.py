@@ -22,8 +22,9 @@ from helpers import run_cli, syncline_command
 
 redis = pytest.importorskip("redis")
 
-from syncline.datasync.queue import Change, NewChange, QueueError, now  # noqa: E402
+from syncline.datasync.queue import Change, NewChange, now  # noqa: E402
 from syncline.datasync.redis_queue import RedisQueue  # noqa: E402
+from syncline.errors import QueueError  # noqa: E402
 
 REDIS_URL = os.environ.get("SYNCLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 

@@ -61,6 +61,7 @@ SAMPLES: dict[str, errors.SynclineError] = {
     "PartlyAppliedError": errors.PartlyAppliedError(
         "PUT /items/A2 failed: 500", applied={"created": [["A1"]], "updated": [],
                                               "deleted": [["B7"]]}, model="item"),
+    "QueueError": errors.QueueError("2 of 5 claimed changes were taken over", model="item"),
     "AlreadyRunningError": errors.AlreadyRunningError(
         "already running", pid=4242, host="db1", since="2024-05-06T12:00:00Z", model="item"),
 }

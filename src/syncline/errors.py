@@ -249,6 +249,12 @@ class TransientTargetError(TargetError, TransientError):
     """A failure that may pass on retry: lost connection, deadlock, lock timeout."""
 
 
+class QueueError(SynclineError):
+    """The datasync queue could not be completed as claimed: another consumer took the
+    changes over (this consumer's lease had expired). The run rolled back; the changes stay
+    queued."""
+
+
 class AlreadyRunningError(SynclineError):
     """Another run of the same importer against the same target holds the lock."""
 

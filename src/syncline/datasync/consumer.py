@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from syncline.datasync.queue import Change, Queue, QueueError, consumer_name, now
+from syncline.datasync.queue import Change, Queue, consumer_name, now
 from syncline.errors import (
     AlreadyRunningError,
+    QueueError,
     SynclineError,
     TransientError,
     TransientTargetError,

@@ -23,7 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from syncline.errors import ConfigError, SynclineError
+from syncline.errors import ConfigError, QueueError
 from syncline.targets import datasync_tables as t
 
 #: the first retry waits this long; each next one twice as long, up to MAX_BACKOFF
@@ -36,11 +36,6 @@ ALIVE_WITHIN = 30.0
 def now() -> datetime:
     """UTC, naive (as the queue's timestamp columns hold it)."""
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-class QueueError(SynclineError):
-    """The queue could not be completed as claimed: another consumer took the changes over
-    (this consumer's lease had expired). The run rolled back; the changes stay queued."""
 
 
 @dataclass(frozen=True)

@@ -42,11 +42,10 @@ from syncline.datasync.queue import (
     MAX_BACKOFF,
     Change,
     NewChange,
-    QueueError,
     key_json,
     now,
 )
-from syncline.errors import ConfigError, TransientError
+from syncline.errors import ConfigError, QueueError, TransientError
 from syncline.masking import mask_url
 
 DEFAULT_STREAM = "syncline:datasync"
