@@ -690,14 +690,11 @@ def test_polling_row_written_later_with_the_position_value(
         assert queued == [1, 2]
 
 
-@pytest.mark.xfail(strict=True, reason="the run lock never waits (locks.py: 'A second run"
-                   " does not wait'): a `syncline sync` that starts while a datasync batch"
-                   " holds the table's lock is refused with exit 5, so the nightly full sync"
-                   " of a busy table fails at random; the datasync side gives its batch back"
-                   " and retries, the sync side has no wait (--lock-wait) to do the same")
 def test_full_sync_while_a_batch_holds_the_table_is_not_refused(
         tmp_path: Path, request: pytest.FixtureRequest,
         daemons: Callable[..., Daemon]) -> None:
+    """A full sync that starts while a datasync batch holds the table: refused at once
+    (exit 5, row 17) without --lock-wait, waits for the batch and runs with it."""
     with databases(PG, tmp_path, request) as (source_url, source, target_url, target):
         make_products(source)
         make_products(target)
@@ -710,11 +707,13 @@ def test_full_sync_while_a_batch_holds_the_table_is_not_refused(
                               "SYNCLINE_TEST_PAUSE_SECONDS": "3"})
         execute(source, "INSERT INTO products VALUES (1, 'a', 1)")
         wait_for(lambda: pause.exists() and bool(pause.read_text()), 30, "the pause", daemon)
-        ran = subprocess.run(
-            [*syncline_command(), "sync", source_url, target_url, "--table", "products",
-             "--key", "id", "--source-table", "products"],
-            capture_output=True, text=True, timeout=60,
-            env={k: v for k, v in os.environ.items() if not k.startswith("SYNCLINE_TEST")})
+        argv = [*syncline_command(), "sync", source_url, target_url, "--table", "products",
+                "--key", "id", "--source-table", "products"]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCLINE_TEST")}
+        refused = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
+        assert refused.returncode == 5, refused.stderr  # the batch holds the table
+        ran = subprocess.run([*argv, "--lock-wait", "30"], capture_output=True, text=True,
+                             timeout=60, env=env)
         wait_for(lambda: rows(target) == rows(source), 30, "target equals source", daemon)
         daemon.stop()
         assert ran.returncode == 0, ran.stderr

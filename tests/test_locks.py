@@ -27,6 +27,7 @@ from helpers import (
     new_rows,
     old_rows,
     run_process,
+    start_paused,
     sync_args,
 )
 
@@ -59,6 +60,28 @@ def test_second_run_exits_at_once(target: tuple[sa.Engine, str], tmp_path: Path)
     assert " since 20" in second.stderr, second.stderr
     # "at once": start-up is most of it; a run that waited would wait for the 60 s pause
     assert elapsed < 5, f"the second run took {elapsed:.1f} s instead of failing at once"
+
+
+def test_lock_wait_waits_for_the_first_run_then_runs(target: tuple[sa.Engine, str],
+                                                      tmp_path: Path) -> None:
+    """--lock-wait: a second run keeps trying while the first holds the table, and runs
+    once it is done; a wait shorter than the first run still ends in exit 5."""
+    engine, table = target
+    source = make_source(tmp_path / "source.csv", ROWS)
+    make_table(engine, table, old_rows(ROWS))
+    args = sync_args(source, engine_url(engine), table)
+    first = start_paused(args, tmp_path, "after_read", seconds="3")
+    try:
+        short = run_process(*args, "--lock-wait", "0.5", timeout=120)
+        assert short.returncode == 5, short.stderr
+        second = run_process(*args, "--lock-wait", "60", timeout=120)
+        assert second.returncode == 0, second.stderr
+        assert first.wait(timeout=60) == 0
+    finally:
+        if first.poll() is None:
+            first.kill()
+        first.communicate()
+    assert item_rows(engine, table) == sorted(new_rows(ROWS))
 
 
 def test_other_job_is_not_blocked(target: tuple[sa.Engine, str], tmp_path: Path) -> None:

@@ -171,7 +171,8 @@ class Handler:
             self._check_rejects_path(chosen, target, options)
             # a dry run writes nothing anywhere, not even a lock
             with nullcontext() if options.dry_run else run_lock(
-                    target, self.name, [importer.table for importer in chosen]):
+                    target, self.name, [importer.table for importer in chosen],
+                    options.lock_wait):
                 session = target.session(options.lock_timeout)
                 try:
                     self._run(session, chosen, options, result, progress)

@@ -5,9 +5,10 @@
 ``items`` exclude each other). A table's lock name is its name as the database resolves
 it (case-folded where the database folds names). A second run does not wait: it raises
 :class:`~syncline.errors.AlreadyRunningError` at once, naming the table and the holder's
-pid, host and start time. A lock left by a process that died is never an obstacle: every
-kind of lock is released by the operating system or the database server when its holder's
-process or connection ends.
+pid, host and start time — unless it was told to wait (``--lock-wait SECONDS``: a nightly
+full sync beside the datasync daemon, whose batches hold a table for milliseconds). A
+lock left by a process that died is never an obstacle: every kind of lock is released by
+the operating system or the database server when its holder's process or connection ends.
 
 How a database is locked is its dialect's business (``Dialect.take_run_locks`` in
 :mod:`syncline.targets`): a lock file next to a database that is a file, a server lock
@@ -18,6 +19,7 @@ runs never deadlock: the second is refused at the first table the first run hold
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -32,20 +34,31 @@ from syncline.targets.sql import SqlTarget
 
 
 @contextmanager
-def run_lock(target: SqlTarget, name: str, tables: Sequence[str] = ()) -> Iterator[None]:
+def run_lock(target: SqlTarget, name: str, tables: Sequence[str] = (),
+             wait: float = 0.0) -> Iterator[None]:
     """Hold the run locks of ``tables`` on ``target`` for the ``with`` block.
 
     ``name`` (the job) is what a refused run is told; without ``tables`` the job's name
-    itself is locked.
+    itself is locked. ``wait`` (``--lock-wait``): seconds to keep trying while another run
+    holds a lock (none taken is kept between tries: never a deadlock); 0, refused at once.
     """
-    with ExitStack() as stack:
-        try:
-            target.dialect.take_run_locks(_Locking(target, stack), name, tables)
-        except lockfile.LockHeld as held:
-            raise _refused(target, name, held.name, *held.holder) from None
-        except sa.exc.DBAPIError as exc:
-            raise translate(exc, f"cannot take the run lock on {target.name}") from exc
-        yield
+    deadline = time.monotonic() + wait
+    pause = 0.05
+    while True:
+        with ExitStack() as stack:
+            try:
+                target.dialect.take_run_locks(_Locking(target, stack), name, tables)
+            except lockfile.LockHeld as held:
+                if time.monotonic() + pause > deadline:
+                    raise _refused(target, name, held.name, *held.holder) from None
+                stack.close()  # what this try took goes back before the next
+                time.sleep(pause)
+                pause = min(pause * 2, 1.0)
+                continue
+            except sa.exc.DBAPIError as exc:
+                raise translate(exc, f"cannot take the run lock on {target.name}") from exc
+            yield
+            return
 
 
 @contextmanager

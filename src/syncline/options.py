@@ -108,3 +108,6 @@ class RunOptions:
     tracebacks: bool = False
     #: seconds any wait for a lock another session holds may last; then a transient error
     lock_timeout: float = 30.0
+    #: seconds to keep trying for the run lock another run holds (``--lock-wait``); 0, the
+    #: default: refused at once (exit 5)
+    lock_wait: float = 0.0

@@ -40,7 +40,7 @@ def _run_options(kw: dict[str, Any], **extra: Any) -> Any:
         types=TypeOptions(strip_text=kw["strip_whitespace"], zone=zone,
                           null_tokens=frozenset(kw["null_tokens"])),
         engine=kw["engine"], collect_changes=kw["show_diff"],
-        lock_timeout=kw["lock_timeout"],
+        lock_timeout=kw["lock_timeout"], lock_wait=kw["lock_wait"],
         rows_out=Path(kw["rows_out"]) if kw["rows_out"] else None,
         report_skipped=kw["report_skipped"],
         tracebacks=bool((click.get_current_context().find_root().obj or {}).get("traceback")),

@@ -109,6 +109,11 @@ def run_options(func: F) -> F:
                      default=30, show_default=True, metavar="SECONDS",
                      help="Longest wait for a lock another session holds; then the run"
                           " fails as transient, writing nothing."),
+        click.option("--lock-wait", type=click.FloatRange(min=0), default=0,
+                     show_default=True, metavar="SECONDS",
+                     help="Keep trying this long when another run holds the table (the"
+                          " datasync daemon's batches hold it for milliseconds); 0: exit 5"
+                          " at once."),
         click.option("--timezone", "zone", default="UTC", show_default=True,
                      help="Zone in which naive datetimes are read."),
         click.option("--strip-whitespace/--keep-whitespace", "strip_whitespace", default=None,
