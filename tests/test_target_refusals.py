@@ -66,3 +66,25 @@ def test_refused_rows_are_named_and_skippable(any_engine: sa.Engine, table_name:
         assert listed == [("31", "30"), ("71", "70")], listed
     finally:
         drop_table(any_engine, table_name)
+
+
+def test_a_unique_non_key_column_is_a_refusal_not_a_race(any_engine: sa.Engine,
+                                                         table_name: str,
+                                                         tmp_path: Path) -> None:
+    """A new record whose non-key unique column repeats another record's value is refused
+    (exit 1, the row named), not reported as another session's insert of its key."""
+    with any_engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE TABLE {table_name} (sku INTEGER PRIMARY KEY,"
+                             " barcode VARCHAR(20) NOT NULL UNIQUE)"))
+        conn.execute(sa.text(f"INSERT INTO {table_name} VALUES (1, 'A')"))
+    try:
+        source = write_csv(tmp_path / "s.csv", ["sku", "barcode"], [[1, "A"], [2, "A"]])
+        ran = run_cli("sync", str(source), engine_url(any_engine), "--table", table_name,
+                      "--key", "sku")
+        assert ran.returncode == 1, ran.stderr
+        assert "refused" in ran.stderr and "row 3" in ran.stderr, ran.stderr
+        assert "another session" not in ran.stderr, ran.stderr
+        with any_engine.connect() as conn:
+            assert conn.execute(sa.text(f"SELECT count(*) FROM {table_name}")).scalar() == 1
+    finally:
+        drop_table(any_engine, table_name)

@@ -56,6 +56,21 @@ def count_mismatch(exc: CountMismatch, doing: str, **where: Any) -> TargetError:
         " was written", **where)
 
 
+#: what a unique violation may mean, until the run has looked whether the key is there
+UNIQUE_HINT = (" (another session may have inserted this key after the run read the table —"
+               " a retry may succeed — or the column's collation calls two keys equal)")
+#: what it means when the key is not there: another unique column
+OTHER_UNIQUE = " (another record holds this value of a unique column)"
+
+
+def not_the_key(refused: RefusedRow) -> None:
+    """A unique refusal whose key is not in the table: a unique column other than the key
+    refused the row — an ordinary refusal of that row (skippable), said so."""
+    refused.message = refused.message.replace(UNIQUE_HINT, OTHER_UNIQUE)
+    refused.args = (refused.message, *refused.args[1:])
+    refused.unique = False
+
+
 def refused_row(exc: sa.exc.DBAPIError, values: tuple[Any, ...] = (), **where: Any
                 ) -> RefusedRow:
     """One row the target refused, named by source row and key. A unique key's refusal
@@ -66,9 +81,7 @@ def refused_row(exc: sa.exc.DBAPIError, values: tuple[Any, ...] = (), **where: A
     detail = re.sub(r",? at row \d+\b", "", failure.describe())
     unique = is_unique_violation(exc)
     if unique:
-        detail += (" (another session may have inserted this key after the run read the"
-                   " table — a retry may succeed — or the column's collation calls two keys"
-                   " equal)")
+        detail += UNIQUE_HINT
     return RefusedRow(f"the target refused the row: {detail}", values=values, unique=unique,
                       code=failure.code, **where)
 

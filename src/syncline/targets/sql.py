@@ -40,6 +40,7 @@ from syncline.targets.pinpoint import apply_in_parts
 from syncline.targets.refusals import (
     ERRORS_KEPT,
     count_mismatch,
+    not_the_key,
     refused_row,
     refused_rows,
     translate,
@@ -319,6 +320,10 @@ class TargetSession:
                     self.dialect.advance_sequences(self.conn, table, fields)
             else:
                 refused += self._apply_listed(table, changes, specs, options, skip)
+        unique = [r for r in refused if r.unique]
+        if unique and not self._any_key_there(table, changes.key, [r.key for r in unique]):
+            for row in unique:
+                not_the_key(row)
         if refused and all(r.unique for r in refused):
             first = refused[0]
             raise TransientTargetError(
@@ -329,6 +334,30 @@ class TargetSession:
         if refused and (not skip or any(r.unique for r in refused)):
             raise refused_rows(name, refused)
         return refused
+
+    def _any_key_there(self, table: sa.Table, key: Sequence[str],
+                       keys: Sequence[Any]) -> bool:
+        """Whether the target holds one of ``keys`` now: a create refused as a duplicate
+        whose key is there raced another session's insert (transient); one whose key is
+        not there broke another unique column (a refusal of that row, permanent)."""
+        found = [k for k in keys if isinstance(k, tuple) and len(k) == len(key)]
+        if len(found) != len(keys):
+            return True  # a key not known as a tuple: the race, as before
+        columns = [table.c[k] for k in key]
+        where = (columns[0].in_([k[0] for k in found]) if len(columns) == 1
+                 else sa.tuple_(*columns).in_(found))
+        query = sa.select(sa.func.count()).select_from(table).where(where)
+        try:
+            if self.dialect.name == "sqlite":
+                # one writer at a time: no other session can have inserted since the read,
+                # and another connection could wait on this one's write lock
+                return self.conn.execute(query).scalar_one() > 0
+            # a connection of its own: the run's snapshot (REPEATABLE READ) does not show
+            # another session's insert, which is exactly what is looked for
+            with self.target.engine.connect() as other:
+                return other.execute(query).scalar_one() > 0
+        except sa.exc.DBAPIError:
+            return True
 
     def _apply_listed(self, table: sa.Table, changes: ChangeSet, specs: dict[str, ColumnSpec],
                       options: TypeOptions, skip: bool) -> list[RefusedRow]:
