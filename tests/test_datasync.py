@@ -242,7 +242,11 @@ def test_status_retry_purge_commands(tmp_path: Path) -> None:
     import json
 
     target_url = f"sqlite:///{tmp_path / 'target.db'}"
-    sa.create_engine(target_url).dispose()
+    ran = run_cli("datasync", "status", "--target", target_url)
+    assert ran.returncode != 0 and "does not exist" in ran.stderr  # never made by status
+    assert not (tmp_path / "target.db").exists()
+    with sa.create_engine(target_url).connect() as conn:  # an empty database: no daemon yet
+        conn.exec_driver_sql("CREATE TABLE other (id INTEGER)")
     found = status(target_url)
     assert found == {"queued": 0, "oldest_seconds": None, "dead": 0, "consumers_alive": 0,
                      "consumers": [], "models": {}}
@@ -250,6 +254,7 @@ def test_status_retry_purge_commands(tmp_path: Path) -> None:
 
     engine = sa.create_engine(target_url)
     queue = Queue(engine)
+    queue.create()  # as the daemon's first start does
     with engine.begin() as conn:
         queue.put(conn, [NewChange("products", (7,), "u", now()),
                          NewChange("products", (8,), "u", now())])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from datetime import datetime
 from typing import Any
 
@@ -123,6 +124,8 @@ def run_command(ctx: click.Context, /, source: str | None, target: str | None,
     from syncline.datasync.daemon import Job, run
     from syncline.errors import ConfigError, SynclineError
 
+    # a SIGTERM before the daemon's own handler is in place: nothing is in hand, exit 0
+    signal.signal(signal.SIGTERM, _stopped_while_starting)
     config = project(ctx)
     try:
         if bool(tables) == bool(handler_name):
@@ -154,7 +157,7 @@ def status_command(ctx: click.Context, /, target: str | None, as_json: bool,
     from syncline.errors import SynclineError
 
     try:
-        queue = _queue(ctx, target, "datasync status", queue_url)
+        queue = _queue(ctx, target, "datasync status", queue_url, create=False)
         found = queue.status()
         _close(queue)
     except SynclineError as exc:
@@ -172,6 +175,10 @@ def status_command(ctx: click.Context, /, target: str | None, as_json: bool,
                    f" {m['lag_seconds']:.1f} s, dead {m['dead']}")
 
 
+def _stopped_while_starting(signum: int, frame: Any) -> None:
+    raise SystemExit(EXIT_OK)
+
+
 def _source(config: Any, given: str | None) -> str | None:
     """``--source``: a URL, or a source system of the project's config."""
     if given is None or "://" in given:
@@ -180,8 +187,10 @@ def _source(config: Any, given: str | None) -> str | None:
 
 
 def _queue(ctx: click.Context, target: str | None, command: str,
-           queue_url: str | None = None) -> Any:
-    """The queue: the Redis stream of ``--queue``, else the target's tables."""
+           queue_url: str | None = None, *, create: bool = True) -> Any:
+    """The queue: the Redis stream of ``--queue``, else the target's tables (made when
+    missing, unless ``create`` is off: ``status`` only looks, and never makes a database
+    file out of a mistyped path)."""
     if queue_url is not None:
         from syncline.datasync.redis_queue import RedisQueue
 
@@ -194,9 +203,18 @@ def _queue(ctx: click.Context, target: str | None, command: str,
     from syncline.masking import mask_url
     from syncline.targets.refusals import translate
 
-    queue = Queue(_engine(project(ctx).require_target(target, command)))
+    url = project(ctx).require_target(target, command)
+    if not create:
+        from syncline.targets.sql import SqlTarget
+
+        SqlTarget(url).require_database()  # a database file that is not there: refused
+    queue = Queue(_engine(url))
     try:
-        queue.create()
+        if create:
+            queue.create()
+        else:
+            with queue.engine.connect():
+                pass
     except sa.exc.DBAPIError as exc:  # the target cannot be reached
         raise translate(exc, f"cannot open the datasync queue in {mask_url(queue.engine.url)}"
                         ) from exc

@@ -210,6 +210,9 @@ class Queue:
         q, d, c = self.queue.c, self.dead.c, self.consumers.c
         at = now()
         with self.engine.connect() as conn:
+            if not sa.inspect(conn).has_table(t.QUEUE):  # no daemon ran here yet
+                return {"queued": 0, "oldest_seconds": None, "dead": 0,
+                        "consumers_alive": 0, "consumers": [], "models": {}}
             per_model = conn.execute(
                 sa.select(q.model, sa.func.count(), sa.func.min(q.changed_at),
                           sa.func.sum(sa.case((q.tries > 0, 1), else_=0)))
