@@ -134,3 +134,30 @@ def test_sql_query_source(shop: tuple[Path, str], tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "other.db") as conn:
         assert conn.execute("SELECT * FROM doubled ORDER BY sku").fetchall() == [
             ("A1", 6), ("B2", 8), ("C3", 10)]
+
+
+def test_import_source_names_a_source_system_of_the_config(importable: Path) -> None:
+    """``syncline import H --source pos``: the URL of ``[sources.pos]`` in syncline.toml,
+    as ``sync`` already resolved it (it was passed on as the URL "pos")."""
+    import sqlalchemy as sa
+
+    folder = importable
+    pos = sa.create_engine(f"sqlite:///{folder / 'pos.db'}")
+    shop = sa.create_engine(f"sqlite:///{folder / 'shop.db'}")
+    with pos.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE item (sku INTEGER PRIMARY KEY, name TEXT)")
+        conn.exec_driver_sql("INSERT INTO item VALUES (1, 'a'), (2, 'b')")
+    with shop.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE item (sku INTEGER PRIMARY KEY, name TEXT)")
+    (folder / "cfg_handler.py").write_text(
+        "from syncline import Handler, Importer\n\n\n"
+        "class Items(Importer):\n    table = 'item'\n    key = ('sku',)\n\n\n"
+        "class Shop(Handler):\n    importers = (Items,)\n")
+    (folder / "syncline.toml").write_text(
+        '[target]\nurl = "sqlite:///shop.db"\n\n[sources.pos]\nurl = "sqlite:///pos.db"\n')
+    ran = run_cli("import", "cfg_handler:Shop", "--source", "pos", cwd=folder)
+    assert ran.returncode == 0, ran.stderr
+    with shop.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM item").scalar() == 2
+    pos.dispose()
+    shop.dispose()

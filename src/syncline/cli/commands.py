@@ -204,7 +204,8 @@ def export_command(ctx: click.Context, /, source: str, dest: str, key: str,
 @click.command("import", epilog=EPILOG)
 @click.argument("handler_name", metavar="HANDLER")
 @click.argument("models", nargs=-1)
-@click.option("--source", "source_url", help="Source database URL (default: the handler's).")
+@click.option("--source", "source_url", help="Source database URL, or a source system of the"
+              " project's config ([sources.NAME]) (default: the handler's).")
 @click.option("--target", "target_url", help="Target database URL (default: the handler's).")
 @click.option("--list-models", is_flag=True, help="List the handler's models and exit.")
 @run_options
@@ -223,6 +224,9 @@ def import_command(ctx: click.Context, /, handler_name: str, models: tuple[str, 
     try:
         config = project(ctx)
         handler_class = load_handler(handler_name)
+        if source_url is not None and source_url in config.sources and not os.path.exists(
+                source_url):
+            source_url = config.source_url(source_url)  # a source system of the config
         handler = handler_class(source_url=source_url,
                                 target_url=target_url or config.target_url)
         if handler.runas is None:
