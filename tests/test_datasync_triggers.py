@@ -286,3 +286,61 @@ def test_change_waiter_sleeps_elsewhere(sqlite_engine: sa.Engine) -> None:
     assert waiter.wait(0.05) is False
     assert time.monotonic() - start >= 0.05
     waiter.close()
+
+
+def test_syncline_own_tables_are_never_watched(any_engine: sa.Engine) -> None:
+    """Watching the change log would make each logged change log a change, for ever: every
+    write of the application would fail."""
+    for name in (triggers.CHANGES, triggers.WATCHED, "syncline_datasync_queue"):
+        with pytest.raises(ConfigError, match="syncline's own"):
+            install(any_engine, name, ["id"])
+
+
+def test_a_user_table_named_like_the_change_log_is_refused(
+        tmp_path: Any, request: pytest.FixtureRequest) -> None:
+    """An application's own ``syncline_changes`` (another layout) is never written to by
+    triggers that would then fail every write of the watched table: refused, nothing made."""
+    from conftest import fresh_database
+
+    for kind in ("sqlite", "postgresql"):
+        folder = tmp_path / kind
+        folder.mkdir()
+        with fresh_database(kind, folder, request) as db:
+            with db.engine.begin() as conn:
+                conn.exec_driver_sql("CREATE TABLE syncline_changes (id INTEGER, note TEXT)")
+                conn.exec_driver_sql("CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT)")
+            with pytest.raises(ConfigError, match="syncline_changes") as raised:
+                install(db.engine, "items", ["id"])
+            assert "not syncline's" in str(raised.value)
+            assert _trigger_names(db.engine, "items") == set()
+            with db.engine.begin() as conn:  # the application still writes
+                conn.exec_driver_sql("INSERT INTO items VALUES (1, 'a')")
+
+
+def test_a_writer_without_rights_on_the_change_log_still_writes(
+        tmp_path: Any, request: pytest.FixtureRequest) -> None:
+    """PostgreSQL: installed by an administrator, the triggers log the changes of an
+    application role that has no right on syncline_changes (the trigger function runs as
+    its owner), instead of failing every write of that role."""
+    from conftest import fresh_database
+
+    role = f"app_{uuid.uuid4().hex[:8]}"
+    with fresh_database("postgresql", tmp_path, request) as db:
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT)")
+        install(db.engine, "items", ["id"])
+        schema = sa.make_url(db.url).query["options"].split("=", 1)[1]
+        try:
+            with db.engine.begin() as conn:
+                conn.exec_driver_sql(f"CREATE ROLE {role} NOLOGIN")
+                conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
+                conn.exec_driver_sql(f"GRANT INSERT, UPDATE, SELECT ON items TO {role}")
+            with db.engine.begin() as conn:
+                conn.exec_driver_sql(f"SET LOCAL ROLE {role}")
+                conn.exec_driver_sql("INSERT INTO items VALUES (1, 'a')")
+                conn.exec_driver_sql("UPDATE items SET v = 'b' WHERE id = 1")
+            assert _changes(db.engine, "items") == [([1], "c"), ([1], "u")]
+        finally:
+            with db.engine.begin() as conn:
+                conn.exec_driver_sql(f"DROP OWNED BY {role}")
+                conn.exec_driver_sql(f"DROP ROLE {role}")

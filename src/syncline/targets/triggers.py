@@ -28,6 +28,7 @@ from sqlalchemy.dialects import mysql
 
 from syncline.errors import ConfigError
 from syncline.masking import mask_url
+from syncline.targets import datasync_tables
 from syncline.targets.dialect import quote_plain
 
 CHANGES = "syncline_changes"
@@ -163,8 +164,13 @@ class _Sql:
                     f" ELSE {self.update_body()} END IF;"
                     f" PERFORM pg_notify('{CHANNEL}', {_literal(self.kind, self.table)});"
                     f" RETURN NULL; END")
+            # SECURITY DEFINER: the function writes the log as its owner (who installed
+            # it), so an application role with no right on syncline_changes still writes
+            # its table; a fixed search_path, so no caller's schema can stand in for
+            # pg_catalog's functions (the log's own name is schema-qualified)
             return [f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger"
-                    f" LANGUAGE plpgsql AS $syncline$ {body} $syncline$",
+                    f" LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog,"
+                    f" pg_temp AS $syncline$ {body} $syncline$",
                     *[f"CREATE OR REPLACE TRIGGER {name(s)} AFTER {event} ON {on}"
                       f" FOR EACH ROW EXECUTE FUNCTION {function}()" for s, event in events]]
         bodies = {"c": self.insert("NEW", _C) + ";", "d": self.insert("OLD", _D) + ";",
@@ -203,6 +209,10 @@ def install(engine: sa.Engine, table: str, key: Sequence[str]) -> None:
     where = f"table {table!r} on {mask_url(engine.url)}"
     if not key:
         raise ConfigError(f"no key columns given to watch {where}", model=table)
+    if table in (CHANGES, WATCHED, *datasync_tables.NAMES):
+        # the change log watching itself would log each logged change, for ever
+        raise ConfigError(f"cannot watch {where}: it is one of syncline's own tables",
+                          model=table)
     with engine.begin() as conn:
         if kind == "sqlite":  # sqlite3 itself begins only before DML: the DDL too, at once
             conn.exec_driver_sql("BEGIN")
@@ -216,7 +226,11 @@ def install(engine: sa.Engine, table: str, key: Sequence[str]) -> None:
                               model=table, field=missing[0])
         metadata = sa.MetaData()
         watched_rows = watched_table(metadata)
-        metadata.create_all(conn, [changes_table(metadata), watched_rows], checkfirst=True)
+        log = changes_table(metadata)
+        for own in (log, watched_rows):
+            if inspector.has_table(own.name):
+                _require_layout(inspector, own, where)
+        metadata.create_all(conn, [log, watched_rows], checkfirst=True)
         changes = quote_plain(conn.dialect, CHANGES)
         if kind == "postgresql":  # the function finds the log whatever the writer's search_path
             schema = conn.exec_driver_sql("SELECT current_schema()").scalar_one()
@@ -226,6 +240,19 @@ def install(engine: sa.Engine, table: str, key: Sequence[str]) -> None:
         conn.execute(watched_rows.delete().where(watched_rows.c.table_name == table))
         conn.execute(watched_rows.insert().values(
             table_name=table, key_json=json.dumps(key), installed_at=sa.func.current_timestamp()))
+
+
+def _require_layout(inspector: sa.Inspector, own: sa.Table, where: str) -> None:
+    """Refuse a table of the log's name that is not syncline's (an application's own): the
+    triggers would write rows it cannot take, and so fail every write of the watched
+    table."""
+    columns = {c["name"] for c in inspector.get_columns(own.name)}
+    lacking = sorted(set(own.c.keys()) - columns)
+    if lacking:
+        raise ConfigError(
+            f"cannot watch {where}: its database has a table {own.name} that is not"
+            f" syncline's (it lacks {', '.join(lacking)}); nothing was installed. Rename that"
+            " table, or watch from another database or schema", model=own.name)
 
 
 def uninstall(engine: sa.Engine, table: str) -> None:
