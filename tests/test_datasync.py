@@ -348,3 +348,24 @@ def test_folder_watcher_syncs_a_replaced_file_whole(tmp_path: Path,
     assert "synced" not in again.output()  # remembered: not synced a second time
     again.stop()
     target.dispose()
+
+
+def test_values_back_from_json_take_their_column_type() -> None:
+    """What went through JSON (a queued key, a polling position) is read back in the
+    column's type; a NUMERIC position is kept as text, never a float."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from syncline.sources.sql import in_type
+
+    table = sa.Table("t", sa.MetaData(), sa.Column("d", sa.Date), sa.Column("ts", sa.DateTime),
+                     sa.Column("n", sa.Numeric(38, 20)), sa.Column("f", sa.Float),
+                     sa.Column("s", sa.String))
+    assert in_type(table.c.d, "2024-01-02") == dt.date(2024, 1, 2)
+    assert in_type(table.c.ts, "2024-01-02T03:04:05.000006") == dt.datetime(
+        2024, 1, 2, 3, 4, 5, 6)
+    exact = "0.12345678901234567890"
+    assert in_type(table.c.n, Decimal(exact)) == Decimal(exact)
+    assert in_type(table.c.n, exact) == Decimal(exact)
+    assert in_type(table.c.f, Decimal("1.5")) == 1.5
+    assert in_type(table.c.s, "2024-01-02") == "2024-01-02"  # text stays text

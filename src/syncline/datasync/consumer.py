@@ -12,9 +12,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
-from datetime import time as dt_time
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -80,8 +77,6 @@ class Consumer:
         self.started = now()
         self.counts = Counts()
         self.order = {model: i for i, model in enumerate(handler.models)}
-        #: per model, how to read each key column's value back from its JSON text
-        self._parsers: dict[str, list[Callable[[Any], Any] | None]] = {}
 
     def step(self) -> int:
         """Claim one batch and apply it; the number of changes claimed (0: none due).
@@ -156,7 +151,6 @@ class Consumer:
         narrowed = isinstance(source, SqlSource) and source.table_name is not None
         if narrowed:
             assert isinstance(source, SqlSource)
-            keys = self._typed(model, source, keys)
             importer.use_source(source.only(self.source_keys[model], keys))
         # keys_exact: a hook that changes the key fails the record, never drops it silently
         options = RunOptions(keys=keys, delete=True, allow_mass_delete=True,
@@ -172,20 +166,6 @@ class Consumer:
             importer.use_source(source)
         self.queue.committed(self.name, changes)  # a Redis queue acknowledges them now
         return result
-
-    def _typed(self, model: str, source: SqlSource, keys: list[tuple[Any, ...]]
-               ) -> list[tuple[Any, ...]]:
-        """The queued keys (JSON: a date or a time is text there, a decimal a Decimal) in
-        the types of the source's key columns, else ``WHERE k IN (...)`` compares a DATE to
-        a VARCHAR, or a NUMERIC(38,20) key to a float that rounded it."""
-        if model not in self._parsers:
-            assert source.table_name is not None
-            table = sa.Table(source.table_name, sa.MetaData(), autoload_with=source.engine)
-            self._parsers[model] = [_parser(table.c[k]) if k in table.c else None
-                                    for k in self.source_keys[model]]
-        parsers = self._parsers[model]
-        return [tuple(p(v) if p is not None and isinstance(v, str | Decimal) else v
-                      for p, v in zip(parsers, key, strict=False)) for key in keys]
 
     def _target_reachable(self) -> bool:
         target = self.handler.target_url
@@ -223,23 +203,6 @@ class Consumer:
     def beat(self, *, stopped: bool = False) -> None:
         self.queue.beat(self.name, started=self.started, batches=self.counts.batches,
                         applied=self.counts.applied, stopped=stopped)
-
-
-def _parser(column: sa.Column[Any]) -> Callable[[Any], Any] | None:
-    """How a key column's value is read back from JSON text: dates and times (what the
-    databases' JSON functions write as text) parsed; other types as JSON gave them."""
-    try:
-        python_type = column.type.python_type
-    except NotImplementedError:
-        return None
-    if python_type in (datetime, date, dt_time):
-        parse: Callable[[Any], Any] = python_type.fromisoformat
-        return lambda value: parse(value) if isinstance(value, str) else value
-    if python_type is float:
-        return float
-    if python_type is Decimal:
-        return lambda value: Decimal(str(value))
-    return None
 
 
 def _describe(error: BaseException) -> str:

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from syncline.datasync.queue import NewChange, Queue, key_json, now
 from syncline.errors import ConfigError
 from syncline.options import MASS_DELETE_FRACTION, MASS_DELETE_MIN_ROWS
+from syncline.sources.sql import in_type
 from syncline.targets import triggers
 
 if TYPE_CHECKING:
@@ -126,7 +127,7 @@ class PollingWatcher:
         with self.source.connect() as conn:
             at_position: list[Any] = []
             if position is not None:
-                value = _typed(since, position)
+                value = in_type(since, position)
                 query = query.where(since > value)
             if position is not None and seen is not None:
                 at_position = [r for r in conn.execute(
@@ -212,19 +213,7 @@ def _position(stored: str | None) -> tuple[Any, set[str] | None]:
 
 
 def _plain(value: Any) -> Any:
+    """A since value for JSON (read back by :func:`in_type`)."""
+    if isinstance(value, Decimal):
+        return str(value)
     return value.isoformat() if hasattr(value, "isoformat") else value
-
-
-def _typed(column: sa.ColumnElement[Any], value: Any) -> Any:
-    """A remembered position back in the column's type (JSON keeps timestamps as text)."""
-    python_type: type | None
-    try:
-        python_type = column.type.python_type
-    except NotImplementedError:
-        python_type = None
-    if isinstance(value, str) and python_type is datetime:
-        return datetime.fromisoformat(value)
-    if isinstance(value, str) and python_type is not None and hasattr(python_type,
-                                                                       "fromisoformat"):
-        return python_type.fromisoformat(value)
-    return value

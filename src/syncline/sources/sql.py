@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator, Sequence
+from datetime import date, datetime, time
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -141,9 +143,28 @@ def _key_in(table: sa.Table, key: tuple[str, ...], keys: list[tuple[Any, ...]]
     except KeyError as exc:
         raise ConfigError(f"source table {table.name!r} has no key column {exc.args[0]!r}"
                           ) from None
+    typed = [tuple(in_type(c, v) for c, v in zip(columns, k, strict=False)) for k in keys]
     if len(columns) == 1:
-        return columns[0].in_([k[0] for k in keys])
-    return sa.tuple_(*columns).in_(keys)
+        return columns[0].in_([k[0] for k in typed])
+    return sa.tuple_(*columns).in_(typed)
+
+
+def in_type(column: sa.ColumnElement[Any], value: Any) -> Any:
+    """A value that went through JSON (a key in the datasync's queue, a polling position)
+    back in ``column``'s Python type: a date or a time is text there, a decimal may be a
+    ``Decimal`` or text. Else ``WHERE k IN (...)`` compares a DATE with a VARCHAR, or a
+    NUMERIC(38,20) with a float that rounded it. Other values are left as they are."""
+    try:
+        python_type = column.type.python_type
+    except NotImplementedError:
+        return value
+    if isinstance(value, str) and python_type in (datetime, date, time):
+        return python_type.fromisoformat(value)
+    if isinstance(value, str | Decimal) and python_type is Decimal:
+        return Decimal(str(value))
+    if isinstance(value, str | Decimal) and python_type is float:
+        return float(value)
+    return value
 
 
 def source_error(exc: sa.exc.DBAPIError, doing: str, outcome: str = "") -> SourceError:
