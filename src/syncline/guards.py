@@ -15,6 +15,12 @@ from syncline.options import (
 )
 
 
+def mass_delete(deletes: int, target_rows: int) -> bool:
+    """The mass-delete guard's test: more than MASS_DELETE_MIN_ROWS deletes and more than
+    MASS_DELETE_FRACTION of the table's rows (docs/guards.md)."""
+    return deletes > MASS_DELETE_MIN_ROWS and deletes > MASS_DELETE_FRACTION * target_rows
+
+
 def check_guards(changes: ChangeSet, options: RunOptions, source_rows: int | None = None
                  ) -> list[GuardError]:
     """The refusals for one model's change set (empty when it may be applied).
@@ -46,11 +52,7 @@ def check_guards(changes: ChangeSet, options: RunOptions, source_rows: int | Non
                    + counts["skipped"])
     if options.keys is not None and source_rows is not None:
         from_source = source_rows
-    if (
-        deletes > MASS_DELETE_MIN_ROWS
-        and deletes > MASS_DELETE_FRACTION * changes.target_rows
-        and not overridden
-    ):
+    if mass_delete(deletes, changes.target_rows) and not overridden:
         refusals.append(GuardError(
             f"{changes.model}: refusing to delete {deletes} of {changes.target_rows} target rows"
             f" ({deletes / max(changes.target_rows, 1):.0%}); the mass-delete guard stops deletes"

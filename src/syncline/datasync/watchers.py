@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from syncline.datasync.queue import NewChange, Queue, key_json, now
 from syncline.errors import ConfigError
-from syncline.options import MASS_DELETE_FRACTION, MASS_DELETE_MIN_ROWS
+from syncline.guards import mass_delete
 from syncline.sources.sql import in_type
 from syncline.targets import triggers
 
@@ -184,9 +184,7 @@ class PollingWatcher:
             # these deletes were not logged by the source but inferred from its keys: the
             # consumers pass --allow-mass-delete, so the importer's guards are kept here
             # (an emptied or truncated source, a table reloaded at the moment of the look)
-            if gone and (not present or (
-                    len(gone) > MASS_DELETE_MIN_ROWS
-                    and len(gone) > MASS_DELETE_FRACTION * target_rows)):
+            if gone and (not present or mass_delete(len(gone), target_rows)):
                 self.log(f"{model}: the delete check found {len(gone)} of {target_rows}"
                          f" target records missing from a source of {len(present)}: that"
                          " looks like an emptied or truncated source, so none is deleted"
