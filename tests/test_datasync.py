@@ -325,7 +325,7 @@ def test_folder_watcher_syncs_a_replaced_file_whole(tmp_path: Path,
 
     publish("id,name,price\n" + "".join(f"{i},item {i},{i}\n" for i in range(1, 31)))
     args = ("--watch-dir", str(folder), "--target", target_url, "--table", "products",
-            "--key", "id")
+            "--key", "id", "--settle", "0.3")
     daemon = daemons(*args, workdir=tmp_path)
     wait_for(lambda: len(rows(target)) == 30, 30, "the first file", daemon)
     publish("id,name,price\n" + "".join(f"{i},item {i},{i * 2}\n" for i in range(1, 30)))
@@ -369,3 +369,31 @@ def test_values_back_from_json_take_their_column_type() -> None:
     assert in_type(table.c.n, exact) == Decimal(exact)
     assert in_type(table.c.f, Decimal("1.5")) == 1.5
     assert in_type(table.c.s, "2024-01-02") == "2024-01-02"  # text stays text
+
+
+def test_folder_watcher_never_takes_a_copy_that_paused(tmp_path: Path,
+                                                      daemons: Callable[..., Daemon]) -> None:
+    """A file copied in place with a pause in the middle (whole lines so far, a final line
+    break: every check of a CSV file passes) is not synced half-written: only once nothing
+    has written it for --settle seconds."""
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    target_url = f"sqlite:///{tmp_path / 'shop.db'}"
+    target = sa.create_engine(target_url)
+    make_products(target)
+    execute(target, "INSERT INTO products VALUES " + ", ".join(
+        f"({i}, 'item {i}', {i})" for i in range(1, 101)))
+    daemon = daemons("--watch-dir", str(folder), "--target", target_url, "--table",
+                     "products", "--key", "id", "--settle", "1.5", workdir=tmp_path)
+    wait_for(lambda: "started" in daemon.output(), 30, "the start", daemon)
+    lines = [f"{i},item {i},{i}\n" for i in range(1, 101)]
+    with open(folder / "products.csv", "w") as copy:
+        copy.write("id,name,price\n" + "".join(lines[:85]))  # 85 of 100: under the guard
+        copy.flush()
+        time.sleep(1.0)  # the copy pauses: 20 looks of the daemon
+        copy.write("".join(lines[85:]))
+    wait_for(lambda: "synced products.csv" in daemon.output(), 30, "the sync", daemon)
+    assert len(rows(target)) == 100  # never 85: the half file was not taken
+    log = daemon.stop()
+    assert log.count("synced products.csv") == 1 and "0 deleted" in log, log
+    target.dispose()

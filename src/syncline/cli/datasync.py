@@ -102,12 +102,16 @@ def uninstall_command(ctx: click.Context, /, source: str, tables: tuple[str, ...
 @click.option("--watch-dir", metavar="DIR", help="Files instead of a source database: each"
               " model's file DIR/MODEL.csv (.jsonl, .parquet, .xlsx ...) is synced whole"
               " when it is new or replaced; with --table and --key, or --handler.")
+@click.option("--settle", type=click.FloatRange(0), default=2.0, show_default=True,
+              metavar="SECONDS", help="--watch-dir: seconds a file must be left unwritten"
+              " before it is synced (a copy still going on is not taken half-written).")
 @click.pass_context
 def run_command(ctx: click.Context, /, source: str | None, target: str | None,
                 tables: tuple[str, ...], handler_name: str | None, consumers: int,
                 batch: int, max_tries: int, lease: float, idle: float,
                 since_column: str | None, key: str | None, delete_check: float,
-                runas: str | None, queue_url: str | None, watch_dir: str | None) -> None:
+                runas: str | None, queue_url: str | None, watch_dir: str | None,
+                settle: float) -> None:
     """Run the datasync daemon in the foreground: watch, queue, apply; one log line per
     batch. SIGTERM finishes the batch in hand and exits 0.
 
@@ -137,7 +141,7 @@ def run_command(ctx: click.Context, /, source: str | None, target: str | None,
                                     runas=runas or config.runas),
                   idle=idle, since_column=since_column,
                   key=_split(key) if key else (), delete_check=delete_check,
-                  queue_url=queue_url, watch_dir=watch_dir)
+                  queue_url=queue_url, watch_dir=watch_dir, settle=settle)
         run(job, consumers=consumers)
     except SynclineError as exc:
         fail(ctx, exc)

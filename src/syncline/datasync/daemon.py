@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from syncline.datasync.consumer import Consumer, Settings
-from syncline.datasync.files import FolderWatcher
+from syncline.datasync.files import SETTLE, FolderWatcher
 from syncline.datasync.queue import Queue
 from syncline.datasync.watchers import PollingWatcher, TriggerWatcher
 from syncline.errors import ConfigError, SynclineError, TransientError
@@ -42,6 +42,8 @@ Log = Callable[[str], None]
 
 #: the longest wait between two tries to reach an unreachable database
 MAX_WAIT = 10.0
+#: a consumer process that died is started again this long after its last start at most
+RESTART_AFTER = 5.0
 #: seconds between a consumer's signs of life in the consumers table
 BEAT_EVERY = 5.0
 
@@ -71,6 +73,8 @@ class Job:
     #: files instead of a database: each model's file in this folder, synced whole when
     #: it is new or replaced (:mod:`syncline.datasync.files`)
     watch_dir: str | None = None
+    #: the folder watcher: seconds a file must be left unwritten before it is synced
+    settle: float = SETTLE
 
     def queue(self, target: sa.Engine) -> Queue | RedisQueue:
         """The queue: the Redis stream of ``queue_url``, else the target's tables."""
@@ -233,12 +237,18 @@ def run(job: Job, *, consumers: int = 1, log: Log = stderr_log,
         log(f"started: {', '.join(models)} from {where} to"
             f" {mask_url(built.target.url)}, queue in {queue_name}, {consumers} consumer(s)")
 
+        started = [time.monotonic()] * len(children)
+
         def supervise() -> None:
             for i, child in enumerate(children):
-                if not child.is_alive() and not stop.stopping:
-                    log(f"consumer process {child.pid} exited ({child.exitcode}); starting"
-                        " another")
-                    children[i] = start(i + 1)
+                if child.is_alive() or stop.stopping:
+                    continue
+                if time.monotonic() - started[i] < RESTART_AFTER:
+                    continue  # one that dies at once (a bad setting) is not started in a loop
+                log(f"consumer process {child.pid} exited ({child.exitcode}); starting"
+                    " another")
+                children[i] = start(i + 1)
+                started[i] = time.monotonic()
 
         _loop(job, built, stop, log, watch=True, between=supervise)
     finally:
@@ -278,7 +288,7 @@ def _loop(job: Job, built: Built, stop: Stop, log: Log, *, watch: bool,
         if watch:
             assert isinstance(queue, Queue) and job.watch_dir is not None
             watchers.append(FolderWatcher(Path(job.watch_dir), built.handler, queue, log,
-                                          built.handler.runas))
+                                          built.handler.runas, job.settle))
     elif listening:
         watchers.append(TriggerWatcher(built.source, queue, built.models_of))
         waiter = triggers.ChangeWaiter(built.source, tables=list(built.models_of))

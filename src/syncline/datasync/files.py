@@ -1,10 +1,11 @@
 """The folder watcher: a new or replaced source file triggers a full sync of its model.
 
 Each model reads ``DIR/<model>.<ext>`` (any extension :mod:`syncline.sources.formats`
-reads). A file is synced once it has stopped changing — the same size and modification
-time at two looks in a row, so a file still being copied is left alone — and only when it
-differs from the file last synced (its size, time and a SHA-256 of its bytes, remembered
-in the target's ``syncline_datasync_positions``, so a restart does not sync it again). The
+reads). A file is synced once nothing has written it for ``settle`` seconds (2 by default:
+a copy that pauses is not taken half-written; a file renamed into the folder keeps the
+time it was written, so it is taken at once) — and only when it differs from the file
+last synced (its size, time and a SHA-256 of its bytes, remembered in the target's
+``syncline_datasync_positions``, so a restart does not sync it again). The
 sync is a whole run of the handler: the file is the full truth, so records it no longer
 has are deleted, and the guards judge it as they judge ``syncline sync --delete`` (an
 empty or truncated file is refused, and the daemon logs the refusal and goes on).
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,9 +23,11 @@ from syncline.datasync.queue import Queue
 from syncline.errors import SynclineError
 from syncline.handler import Handler
 from syncline.options import RunOptions
-from syncline.sources.formats import file_source, format_of
+from syncline.sources.formats import file_source
 
 Log = Callable[[str], None]
+#: seconds a file must be left unchanged before it is synced (``--settle``)
+SETTLE = 2.0
 _EXTENSIONS = (".csv", ".tsv", ".jsonl", ".ndjson", ".parquet", ".xlsx", ".xls", ".ods")
 
 
@@ -39,14 +43,15 @@ class FolderWatcher:
     """Full syncs of ``handler``'s models from the files in ``folder``."""
 
     def __init__(self, folder: Path, handler: Handler, queue: Queue, log: Log,
-                 runas: str | None = None) -> None:
+                 runas: str | None = None, settle: float = SETTLE) -> None:
         self.folder = folder
         self.handler = handler
         self.queue = queue
         self.log = log
         self.runas = runas
-        #: (size, mtime_ns) of each file at the previous look
-        self._seen: dict[Path, tuple[int, int]] = {}
+        self.settle = settle
+        #: per file, the (size, mtime_ns) and SHA-256 last synced (or refused: "failed")
+        self._known: dict[Path, tuple[tuple[int, int], str]] = {}
 
     def file_of(self, model: str) -> Path | None:
         found = [self.folder / f"{model}{ext}" for ext in _EXTENSIONS
@@ -61,29 +66,35 @@ class FolderWatcher:
             if path is None:
                 continue
             stat = path.stat()
-            now = (stat.st_size, stat.st_mtime_ns)
-            before, self._seen[path] = self._seen.get(path), now
-            if before != now:
-                continue  # new, or still changing: look again next time
-            name = f"file {path}"
-            with self.queue.engine.connect() as conn:
-                stored = self.queue.position(conn, name)
-            remembered = json.loads(stored) if stored else None
-            if remembered is not None and remembered[:2] == list(now):
-                continue
+            state = (stat.st_size, stat.st_mtime_ns)
+            known = self._known.get(path) or self._stored(path)
+            if known is not None and known[0] == state:
+                continue  # as synced (or refused) last time
+            if time.time() - stat.st_mtime < self.settle:
+                continue  # written moments ago: perhaps still being written
             digest = _digest(path)
-            if remembered is not None and remembered[2] == digest:
-                self._remember(name, now, digest)  # touched, not changed
+            if known is not None and known[1] == digest:
+                self._remember(path, state, digest)  # touched, not changed
                 continue
-            if self._sync(model, path):
-                self._remember(name, now, digest)
-                synced += 1
+            done = self._sync(model, path)
+            self._remember(path, state, digest if done else "failed")
+            synced += done
         return synced
+
+    def _stored(self, path: Path) -> tuple[tuple[int, int], str] | None:
+        """What a daemon before this one synced of ``path`` (read once per file)."""
+        with self.queue.engine.connect() as conn:
+            stored = self.queue.position(conn, f"file {path}")
+        if stored is None:
+            return None
+        size, mtime_ns, digest = json.loads(stored)
+        self._known[path] = ((size, mtime_ns), digest)
+        return self._known[path]
 
     def _sync(self, model: str, path: Path) -> bool:
         importer = self.handler.importer(model)
         before = importer.given_source
-        importer.use_source(file_source(path, format=format_of(path)))
+        importer.use_source(file_source(path))
         options = RunOptions(delete=importer.allow_delete, runas=self.runas,
                              comment=f"datasync: {path.name}")
         try:
@@ -91,7 +102,6 @@ class FolderWatcher:
         except SynclineError as exc:
             self.log(f"{model}: the sync of {path} failed, will try again when the file"
                      f" changes: {exc}")
-            self._remember(f"file {path}", self._seen[path], "failed")
             return False
         finally:
             if before is not None:
@@ -101,6 +111,7 @@ class FolderWatcher:
                  f" updated, {counts.deleted} deleted in {result.seconds:.3f} s")
         return True
 
-    def _remember(self, name: str, stat: tuple[int, int], digest: str) -> None:
+    def _remember(self, path: Path, state: tuple[int, int], digest: str) -> None:
+        self._known[path] = (state, digest)
         with self.queue.engine.begin() as conn:
-            self.queue.move_position(conn, name, json.dumps([*stat, digest]))
+            self.queue.move_position(conn, f"file {path}", json.dumps([*state, digest]))
