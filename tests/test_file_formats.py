@@ -139,6 +139,9 @@ def test_jsonl_refuses_drift_bad_lines_and_a_cut_last_line(tmp_path: Path) -> No
             ("line 2", "field 'colour'"),
         '{"upc": 1, "price": 1}\n{"upc": 2, "price": \n': ("line 2", "not JSON"),
         '{"upc": 1, "price": 1}\n[2, 1]\n': ("line 2", "not an object"),
+        # a field given twice: JSON parsers keep the last one silently
+        '{"upc": 1, "price": 1}\n{"upc": 2, "price": 1, "price": 9}\n':
+            ("line 2", "field 'price' twice"),
         '{"upc": 1, "price": 1}\n{"upc": 2, "price": 1}': ("line 2", "no line break"),
     }
     for text, needles in cases.items():

@@ -5,8 +5,9 @@ decimal 415.09, never through a binary float. The first record names the columns
 later record must have the same fields (in any order) — a record with a field the first
 lacks, or without one the first has, is an error naming its line and the field (a JSON
 export whose shape drifts is refused, as a CSV file whose header drifts is). ``null`` is
-NULL. Row numbers are line numbers. Blank lines are skipped. A last line without a line
-break is refused (the file may still be being written) unless ``allow_no_final_newline``.
+NULL; a field given twice in one record is refused. Row numbers are line numbers. Blank
+lines are skipped. A last line without a line break is refused (the file may still be
+being written) unless ``allow_no_final_newline``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,23 @@ from typing import Any
 from syncline.errors import HeaderError, SourceDecodeError, SourceParseError
 from syncline.sources.base import BATCH, Batch, SourceColumn
 
-_decoder = json.JSONDecoder(parse_float=Decimal)
+
+class _Twice(ValueError):
+    """A field given twice in one object."""
+
+
+def _fields(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    record = dict(pairs)
+    if len(record) != len(pairs):
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise _Twice(name)
+            seen.add(name)
+    return record
+
+
+_decoder = json.JSONDecoder(parse_float=Decimal, object_pairs_hook=_fields)
 
 
 class JsonLinesSource:
@@ -90,6 +107,11 @@ class JsonLinesSource:
                     continue
                 try:
                     record = _decoder.decode(text)
+                except _Twice as twice:
+                    raise SourceParseError(f"line {line}: the record has field"
+                                           f" {twice.args[0]!r} twice (which one is meant?)",
+                                           file=self.name, row=line,
+                                           field=twice.args[0]) from None
                 except json.JSONDecodeError as exc:
                     raise SourceParseError(f"line {line}: not JSON: {exc.msg} at column"
                                            f" {exc.colno}", file=self.name, row=line) from None
