@@ -85,6 +85,13 @@ class ProjectConfig:
         raise ConfigError(f"{command}: no target: pass --target URL, set {TARGET_ENV}, or"
                           f" give [target] url or url_env in {FILE}{where}")
 
+    def resolve_source(self, given: str | None) -> str | None:
+        """``--source`` as given, or the URL of the source system it names (unless a file
+        or folder of that name is here: a path is taken as a path)."""
+        if given is not None and given in self.sources and not os.path.exists(given):
+            return self.source_url(given)
+        return given
+
     def source_url(self, name: str) -> str:
         """The URL of the source system ``name`` (``[sources.NAME]``)."""
         if name not in self.sources:

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from syncline.cli.options import EPILOG, project, run_options
+from syncline.cli.options import EPILOG, F, project, run_options
 from syncline.sources.formats import FORMATS
 
 
@@ -53,31 +53,51 @@ def _looks_like_url(text: str) -> bool:
     return "://" in text and not os.path.exists(text)
 
 
-def _make_source(config: Any, source: str, source_table: str | None,
-                 source_query: str | None, encoding: str, delimiter: str,
-                 allow_no_final_newline: bool, file_format: str | None = None,
-                 sheet: str | None = None) -> Any:
+def source_options(func: F) -> F:
+    """The options that say how SOURCE is read (``sync``, ``export``)."""
+    options = [
+        click.option("--source-table", help="Table to read when SOURCE is a database URL."),
+        click.option("--source-query", help="Query to read when SOURCE is a database URL."),
+        click.option("--format", "file_format", type=click.Choice(FORMATS),
+                     help="Format of a SOURCE file (default: by its extension: .csv .tsv"
+                          " .jsonl .ndjson .parquet .xlsx .xls .ods; else csv)."),
+        click.option("--sheet", help="The sheet of a spreadsheet SOURCE (default: the first)."),
+        click.option("--encoding", default="utf-8", show_default=True,
+                     help="Encoding of a CSV or JSON Lines source."),
+        click.option("--delimiter", default=",", show_default=True,
+                     help="Delimiter of a CSV source."),
+        click.option("--allow-no-final-newline", is_flag=True,
+                     help="Read a CSV or JSON Lines file whose last line has no line break (by"
+                          " default it is refused as possibly still being written)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _make_source(config: Any, source: str, kw: dict[str, Any]) -> Any:
     """SOURCE of ``sync`` and ``export``: a database URL, a source system named in the
     config, or a file (CSV, JSON Lines, Parquet, a spreadsheet: ``--format`` or the
-    extension)."""
+    extension), read as the :func:`source_options` in ``kw`` say."""
     from syncline.errors import ConfigError
 
-    source_url = source
-    if source in config.sources and not os.path.exists(source):
-        source_url = config.source_url(source)
+    source_url = config.resolve_source(source)
+    table, query = kw["source_table"], kw["source_query"]
     if _looks_like_url(source_url):
         from syncline.sources.sql import SqlSource
 
-        return SqlSource(source_url, table=source_table, query=source_query)
-    if source_table or source_query:
+        return SqlSource(source_url, table=table, query=query)
+    if table or query:
         raise ConfigError("--source-table/--source-query need a database URL as SOURCE")
+    delimiter = kw["delimiter"]
     sep = "\t" if delimiter in ("\\t", "tab") else delimiter
     from syncline.sources.formats import file_source
 
     if not os.path.exists(source):
         raise ConfigError(f"source file {source} does not exist")
-    return file_source(source, format=file_format, encoding=encoding, delimiter=sep,
-                       sheet=sheet, allow_no_final_newline=allow_no_final_newline)
+    return file_source(source, format=kw["file_format"], encoding=kw["encoding"],
+                       delimiter=sep, sheet=kw["sheet"],
+                       allow_no_final_newline=kw["allow_no_final_newline"])
 
 
 @click.command("sync", epilog=EPILOG)
@@ -88,31 +108,19 @@ def _make_source(config: Any, source: str, source_table: str | None,
 @click.option("--fields", metavar="COL[,COL...]",
               help="Fields to compare and write (default: the target's columns in the source).")
 @click.option("--exclude", metavar="COL[,COL...]", help="Fields never compared nor written.")
-@click.option("--source-table", help="Table to read when SOURCE is a database URL.")
-@click.option("--source-query", help="Query to read when SOURCE is a database URL.")
-@click.option("--encoding", default="utf-8", show_default=True, help="Encoding of a CSV source.")
-@click.option("--delimiter", default=",", show_default=True, help="Delimiter of a CSV source.")
-@click.option("--allow-no-final-newline", is_flag=True,
-              help="Read a CSV file whose last line has no line break (by default it is"
-                   " refused as possibly still being written).")
+@source_options
 @click.option("--strict-columns", is_flag=True,
               help="A CSV column that is not in the target table is an error, not a warning.")
-@click.option("--format", "file_format", type=click.Choice(FORMATS),
-              help="Format of a SOURCE file (default: by its extension: .csv .tsv .jsonl"
-                   " .ndjson .parquet .xlsx .xls .ods; else csv).")
-@click.option("--sheet", help="The sheet of a spreadsheet SOURCE (default: the first).")
 @click.option("--create-table", is_flag=True,
               help="Create a missing target table from the source's columns.")
 @run_options
 @click.pass_context
 def sync_command(ctx: click.Context, /, source: str, target: str | None, table: str, key: str,
-                 fields: str | None, exclude: str | None, source_table: str | None,
-                 source_query: str | None, encoding: str, delimiter: str,
-                 allow_no_final_newline: bool, strict_columns: bool,
-                 file_format: str | None, sheet: str | None, create_table: bool,
-                 **kw: Any) -> None:
-    """Make table TABLE of database TARGET match SOURCE (a CSV file, a database URL, or a
-    source system named in the project's config). TARGET defaults to the config's.
+                 fields: str | None, exclude: str | None, strict_columns: bool,
+                 create_table: bool, **kw: Any) -> None:
+    """Make table TABLE of database TARGET match SOURCE (a file — CSV, JSON Lines, Parquet,
+    a spreadsheet —, a database URL, or a source system named in the project's config).
+    TARGET defaults to the config's.
 
     \b
     Examples:
@@ -127,8 +135,7 @@ def sync_command(ctx: click.Context, /, source: str, target: str | None, table: 
         from syncline.importer import Importer
 
         config = project(ctx)
-        src = _make_source(config, source, source_table, source_query, encoding, delimiter,
-                           allow_no_final_newline, file_format, sheet)
+        src = _make_source(config, source, kw)
         importer = Importer(table=table, key=_split(key), fields=_split(fields),
                             exclude=_split(exclude) or (), source=src)
         handler = Handler(target_url=config.require_target(target, "sync"),
@@ -147,22 +154,16 @@ def sync_command(ctx: click.Context, /, source: str, target: str | None, table: 
 @click.option("--fields", metavar="COL[,COL...]",
               help="Columns to export (default: every column of the source).")
 @click.option("--exclude", metavar="COL[,COL...]", help="Columns never exported.")
-@click.option("--source-table", help="Table to read when SOURCE is a database URL.")
-@click.option("--source-query", help="Query to read when SOURCE is a database URL.")
-@click.option("--encoding", default="utf-8", show_default=True, help="Encoding of a CSV source.")
-@click.option("--delimiter", default=",", show_default=True, help="Delimiter of a CSV source.")
-@click.option("--allow-no-final-newline", is_flag=True,
-              help="Read a CSV source whose last line has no line break.")
+@source_options
 @click.option("--allow-formulas", is_flag=True,
               help="Write CSV/XLSX cells starting with = + - @ as they are (by default they"
                    " get a leading ' so that a spreadsheet never runs them as formulas).")
 @run_options
 @click.pass_context
 def export_command(ctx: click.Context, /, source: str, dest: str, key: str,
-                   fields: str | None, exclude: str | None, source_table: str | None,
-                   source_query: str | None, encoding: str, delimiter: str,
-                   allow_no_final_newline: bool, allow_formulas: bool, **kw: Any) -> None:
-    """Export SOURCE (a database URL, a source system named in the config, or a CSV file)
+                   fields: str | None, exclude: str | None, allow_formulas: bool,
+                   **kw: Any) -> None:
+    """Export SOURCE (a database URL, a source system named in the config, or a file)
     to the file DEST: .csv, .jsonl, .xlsx (extra "xlsx") or .parquet (extra "parquet").
 
     A first export writes DEST; against an existing DEST it is a sync, reported like
@@ -189,10 +190,9 @@ def export_command(ctx: click.Context, /, source: str, dest: str, key: str,
         if kw["engine"] == "database":
             raise ConfigError("an export diffs in memory: --engine database does not apply")
         config = project(ctx)
-        src = _make_source(config, source, source_table, source_query, encoding, delimiter,
-                           allow_no_final_newline)
+        src = _make_source(config, source, kw)
         target = FileTarget(dest, escape_formulas=not allow_formulas)
-        model = source_table or Path(dest).stem or "export"
+        model = kw["source_table"] or Path(dest).stem or "export"
         importer = Importer(table=model, key=_split(key), fields=_split(fields),
                             exclude=_split(exclude) or (), source=src)
         handler = TargetHandler(importer, target, name=f"export {model}")
@@ -224,10 +224,7 @@ def import_command(ctx: click.Context, /, handler_name: str, models: tuple[str, 
     try:
         config = project(ctx)
         handler_class = load_handler(handler_name)
-        if source_url is not None and source_url in config.sources and not os.path.exists(
-                source_url):
-            source_url = config.source_url(source_url)  # a source system of the config
-        handler = handler_class(source_url=source_url,
+        handler = handler_class(source_url=config.resolve_source(source_url),
                                 target_url=target_url or config.target_url)
         if handler.runas is None:
             handler.runas = config.runas

@@ -135,7 +135,7 @@ def run_command(ctx: click.Context, /, source: str | None, target: str | None,
         if bool(tables) == bool(handler_name):
             raise ConfigError("datasync run needs --table (one or more) or --handler")
         job = Job(target_url=config.require_target(target, "datasync run"),
-                  source_url=_source(config, source),
+                  source_url=config.resolve_source(source),
                   tables=tables, handler=handler_name,
                   settings=Settings(batch=batch, lease=lease, max_tries=max_tries,
                                     runas=runas or config.runas),
@@ -181,13 +181,6 @@ def status_command(ctx: click.Context, /, target: str | None, as_json: bool,
 
 def _stopped_while_starting(signum: int, frame: Any) -> None:
     raise SystemExit(EXIT_OK)
-
-
-def _source(config: Any, given: str | None) -> str | None:
-    """``--source``: a URL, or a source system of the project's config."""
-    if given is None or "://" in given:
-        return given
-    return str(config.source_url(given))
 
 
 def _queue(ctx: click.Context, target: str | None, command: str,
