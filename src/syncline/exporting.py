@@ -33,7 +33,6 @@ from syncline.errors import (
     GuardError,
     PartlyAppliedError,
     RowErrors,
-    SynclineError,
 )
 from syncline.faults import pause_point
 from syncline.guards import check_guards, check_rejected
@@ -122,9 +121,6 @@ class TargetHandler:
                 check(source_files(source))
             self._run(source, context, options, result, progress)
         except BaseException as exc:
-            if isinstance(exc, SynclineError):
-                result.error = exc
-            exc.result = result  # type: ignore[attr-defined]
             call_after_run(self.after_run, result, exc)
             raise
         finally:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, ClassVar, NamedTuple
 from syncline.engines.base import DiffEngine, choose_engine
 from syncline.engines.plan import Computed, Plan
 from syncline.engines.planning import make_plan
-from syncline.errors import ConfigError, GuardError, RowErrors, SynclineError
+from syncline.errors import ConfigError, GuardError, RowErrors
 from syncline.faults import pause_point
 from syncline.guards import check_guards, check_rejected
 from syncline.importer import Importer
@@ -179,9 +179,6 @@ class Handler:
                 finally:
                     session.close()
         except BaseException as exc:  # Ctrl-C too: the CLI must know whether it committed
-            if isinstance(exc, SynclineError):
-                result.error = exc
-            exc.result = result  # type: ignore[attr-defined]
             call_after_run(self.after_run, result, exc)
             raise
         finally:

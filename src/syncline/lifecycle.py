@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from syncline.errors import HookError, OutputError
+from syncline.errors import HookError, OutputError, SynclineError
 from syncline.options import RunOptions
 
 RowOp = Literal["new", "update", "delete", "skip", "error"]
@@ -111,7 +111,13 @@ def call_hook(hook: Callable[..., Any], name: str, *args: Any, **where: Any) -> 
 def call_after_run(hook: Callable[[Any, BaseException | None], None], result: Any,
                    error: BaseException | None) -> None:
     """A handler's ``after_run`` hook: what it raises after a run that succeeded is the
-    run's error (the commit stands); after a failed run, a note on the run's error."""
+    run's error (the commit stands); after a failed run, a note on the run's error. A
+    failed run's error is the result's (a SynclineError) and carries it (``.result``: the
+    CLI must know whether it committed), before the hook sees either."""
+    if error is not None:
+        if isinstance(error, SynclineError):
+            result.error = error
+        error.result = result  # type: ignore[attr-defined]
     try:
         call_hook(hook, "after_run", result, error)
     except HookError as exc:
