@@ -77,6 +77,8 @@ class Consumer:
         self.started = now()
         self.counts = Counts()
         self.order = {model: i for i, model in enumerate(handler.models)}
+        #: batches in a row given back because another run held the table
+        self._busy = 0
 
     def step(self) -> int:
         """Claim one batch and apply it; the number of changes claimed (0: none due).
@@ -105,7 +107,12 @@ class Consumer:
             pending.pop(0)
         if busy:
             self.queue.release(self.name, busy)
-            time.sleep(0.05)  # the other run is short: look again soon
+            # a datasync batch holds a table for milliseconds, a full sync for minutes:
+            # look again soon, then less and less often
+            time.sleep(min(0.05 * 2 ** self._busy, 2.0))
+            self._busy += 1
+        else:
+            self._busy = 0
         self.counts.batches += 1
         return len(changes)
 
