@@ -128,3 +128,9 @@ def daemon_starter() -> Iterator[Callable[..., Daemon]]:
 def status(target_url: str) -> dict[str, Any]:
     ran = run_cli("datasync", "status", "--target", target_url, "--json", check=True)
     return dict(json.loads(ran.stdout))
+
+
+def applied_in(log: str) -> int:
+    """The changes a daemon's log says it applied (its "N changes of M records" lines)."""
+    return sum(int(line.split(": ")[1].split(" changes")[0])
+               for line in log.splitlines() if " changes of " in line)

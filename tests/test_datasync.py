@@ -18,6 +18,7 @@ from datasync_support import (
     ALL_KINDS,
     KINDS,
     Daemon,
+    applied_in,
     databases,
     execute,
     make_products,
@@ -142,9 +143,7 @@ def test_order_per_key_under_load_with_two_consumers(kind: str, tmp_path: Path,
         assert rows(target)[0] == (0, "v100", 100)
         wait_for(lambda: status(target_url)["queued"] == 0, 30, "an empty queue", daemon)
         log = daemon.stop()
-        applied = sum(int(line.split(": ")[1].split(" changes")[0])
-                      for line in log.splitlines() if " changes of " in line)
-        assert applied == 301, log  # every change applied (completed) exactly once
+        assert applied_in(log) == 301, log  # every change applied (completed) exactly once
 
 
 class Proxy:

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from datasync_support import (
     Daemon,
+    applied_in,
     databases,
     execute,
     make_products,
@@ -318,11 +319,6 @@ def test_sigterm_mid_batch_finishes_it(tmp_path: Path, request: pytest.FixtureRe
 def make_stamped(engine: sa.Engine) -> None:
     execute(engine, "CREATE TABLE products (id INTEGER PRIMARY KEY, name VARCHAR(50),"
             " price INTEGER, updated_at TIMESTAMP NOT NULL)")
-
-
-def applied_in(log: str) -> int:
-    return sum(int(line.split(": ")[1].split(" changes")[0])
-               for line in log.splitlines() if " changes of " in line)
 
 
 def test_polling_carries_changes_deletes_and_keeps_its_position(
