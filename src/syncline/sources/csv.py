@@ -309,6 +309,13 @@ class CsvSource:
             )
         return self._batches([position[name] for name in fields], list(header))
 
+    def read_arrow(self, fields: Sequence[str]) -> Iterator[Any]:
+        """The records of :meth:`read` as ``(lines, pyarrow.RecordBatch)`` pairs of raw
+        text (:mod:`syncline.sources.csv_arrow`), for the columnar path."""
+        from syncline.sources.csv_arrow import arrow_batches
+
+        return arrow_batches(self, fields)
+
     def _batches(self, indexes: list[int], header: list[str]) -> Iterator[Batch]:
         with self._open() as stream:
             self._opened_stat = os.fstat(stream.fileno())

@@ -214,6 +214,15 @@ class Dialect(ColumnTypes):
         """Rows of driver values (in ``columns`` order) into a (staging) table."""
         session.executemany_load(table, columns, rows)
 
+    def bulk_load_arrow(self, session: Session, table: sa.Table, columns: Sequence[str],
+                        batch: Any) -> bool:
+        """A ``pyarrow.RecordBatch`` of canonical values (its columns in ``columns``
+        order, with :mod:`syncline.columnar`'s types) into a (staging) table, in the
+        run's transaction, storing exactly what :meth:`bulk_load` of the same values
+        (through the driver converters) stores. False: this database has no Arrow path,
+        nothing was loaded (the caller loads the rows another way)."""
+        return False
+
     def analyze(self, conn: sa.Connection, table: sa.Table) -> None:
         """Gather statistics on a freshly loaded stage (temp tables are never analysed on
         their own)."""
