@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from syncline.diff import ChangeSet, Create, Delete, Key, Update
+from syncline.engines.arrow_reading import arrow_blocks, arrow_plan
 from syncline.engines.plan import Computed, Plan
 from syncline.engines.reading import (
     Defaults,
@@ -102,11 +103,18 @@ def _compute(plan: Plan, session: TargetSession, options: RunOptions,
     stage = staging.create_stage(session, importer.table, fields, importer.key)
     converters = _driver_converters(plan, session)
     staged = 0
-    for block in validated_batches(plan, options, computed, progress):
-        columns = [col if conv is None else list(map(conv, col))
-                   for conv, col in zip(converters, block.columns, strict=True)]
-        staging.load(session, stage, list(zip(*columns, block.numbers, strict=True)))
-        staged += len(block)
+    steps = arrow_plan(plan)
+    if steps is not None:  # the columnar path: Arrow batches, staged in bulk
+        for arrow_block in arrow_blocks(plan, steps, options, computed, progress):
+            batch = arrow_block.batch.append_column(staging.ROW, arrow_block.numbers)
+            if not staging.load_arrow(session, stage, batch):
+                _load(session, stage, converters, arrow_block.columns(),
+                      arrow_block.numbers.to_pylist())
+            staged += len(arrow_block)
+    else:
+        for block in validated_batches(plan, options, computed, progress):
+            _load(session, stage, converters, block.columns, block.numbers)
+            staged += len(block)
     staging.index(session, stage)
     dropped = _duplicates(plan, session, stage, computed, options)
     computed.warnings = plan.warnings + computed.warnings
@@ -142,6 +150,15 @@ def _compute(plan: Plan, session: TargetSession, options: RunOptions,
     elif options.report_skipped and changes.unchanged:
         staging.mark_unchanged(session, stage)  # streamed by row_results (bounded memory)
     return computed, stage
+
+
+def _load(session: TargetSession, stage: staging.Stage,
+          converters: list[Callable[[Any], Any] | None], columns: list[list[Any]],
+          numbers: list[int]) -> None:
+    """Canonical values, column by column, through the driver converters into the stage."""
+    driver = [col if conv is None else list(map(conv, col))
+              for conv, col in zip(converters, columns, strict=True)]
+    staging.load(session, stage, list(zip(*driver, numbers, strict=True)))
 
 
 def _key_normalizer(plan: Plan) -> Callable[[Sequence[Any]], Key]:

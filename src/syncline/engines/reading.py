@@ -69,14 +69,7 @@ def validated_batches(plan: Plan, options: RunOptions, computed: Computed,
     skip = options.on_error == "skip"
 
     def reject(error: SynclineError, row: int, raw: tuple[Any, ...]) -> None:
-        key = tuple(raw[i] for i in key_index)
-        error.locate(model=model, row=row, file=file,
-                     key=key if all(part not in (None, "") for part in key) else None)
-        computed.error_count += 1
-        if len(computed.errors) < ERRORS_KEPT:
-            computed.errors.append(error)
-        if skip:
-            computed.rejected.append(Rejected(row, raw, str(error)))
+        reject_row(plan, computed, skip, error, row, raw)
 
     def row_by_row(batch: list[tuple[int, tuple[Any, ...]]]) -> list[tuple[int, Values]]:
         good = []
@@ -84,12 +77,9 @@ def validated_batches(plan: Plan, options: RunOptions, computed: Computed,
             try:
                 good.append((row, tuple([c(v) for c, v in zip(coercers, raw, strict=True)])))
             except CoercionError:
-                for c, v in zip(coercers, raw, strict=True):
-                    try:
-                        c(v)
-                    except CoercionError as exc:
-                        reject(exc, row, raw)
-                        break
+                error = first_error(coercers, raw)
+                if error is not None:
+                    reject(error, row, raw)
         return good
 
     key_coercers = [source_coercer(plan.specs[k], plan.key_types) for k in importer.key]
@@ -172,7 +162,32 @@ def validated_batches(plan: Plan, options: RunOptions, computed: Computed,
         if numbers:
             yield Block(numbers, columns, key_index)
     if blank_rows:
-        _blank_keys(plan, blank_rows, computed, skip)
+        blank_keys(plan, blank_rows, computed, skip)
+
+
+def reject_row(plan: Plan, computed: Computed, skip: bool, error: SynclineError, row: int,
+               raw: tuple[Any, ...]) -> None:
+    """A bad source row: its error located (model, row, file, key) and kept (counted only
+    beyond :data:`ERRORS_KEPT`); under ``--on-error=skip`` the row goes to the rejects."""
+    key = tuple(raw[i] for i in plan.key_index)
+    error.locate(model=plan.importer.name, row=row, file=plan.source.name,
+                 key=key if all(part not in (None, "") for part in key) else None)
+    computed.error_count += 1
+    if len(computed.errors) < ERRORS_KEPT:
+        computed.errors.append(error)
+    if skip:
+        computed.rejected.append(Rejected(row, raw, str(error)))
+
+
+def first_error(coercers: Sequence[Callable[[Any], Any]], raw: tuple[Any, ...]
+                ) -> SynclineError | None:
+    """The error of the first value of ``raw`` its column's coercer refuses, or None."""
+    for coerce, value in zip(coercers, raw, strict=True):
+        try:
+            coerce(value)
+        except CoercionError as exc:
+            return exc
+    return None
 
 
 def shape_source(importer: Any, names: Sequence[str], row: int, raw: tuple[Any, ...],
@@ -279,7 +294,7 @@ def _hook_error(hook: str, what: str, cause: BaseException | None, **where: Any)
     return error
 
 
-def _blank_keys(plan: Plan, rows: list[int], computed: Computed, skip: bool) -> None:
+def blank_keys(plan: Plan, rows: list[int], computed: Computed, skip: bool) -> None:
     listing = ", ".join(map(str, rows[:20])) + (f" and {len(rows) - 20} more"
                                                 if len(rows) > 20 else "")
     error = KeyProblemError(

@@ -107,6 +107,12 @@ def load(session: Session, stage: Stage, rows: Sequence[tuple[Any, ...]]) -> Non
         session.dialect.bulk_load(session, stage.loading, [*stage.fields, ROW], rows)
 
 
+def load_arrow(session: Session, stage: Stage, batch: Any) -> bool:
+    """Insert a ``pyarrow.RecordBatch`` of canonical values (``fields``, then the row
+    number) in bulk; False where the database has no Arrow path (nothing was loaded)."""
+    return session.dialect.bulk_load_arrow(session, stage.loading, [*stage.fields, ROW], batch)
+
+
 def index(session: Session, stage: Stage) -> None:
     """Make the loaded stage ready to join: in key order where the database joins by
     walking an index (SQLite: a join that visits the target in key order reads each page
