@@ -34,4 +34,13 @@ def arrow_coercer(spec: ColumnSpec, options: TypeOptions) -> ArrowCoercer | None
 
 def arrow_type(spec: ColumnSpec) -> Any:
     """The Arrow type of this column's canonical values, or None where it has none."""
+    import pyarrow as pa
+
+    simple = {"text": pa.string(), "integer": pa.int64(), "boolean": pa.bool_(),
+              "date": pa.date32(), "float": pa.float64()}
+    if spec.kind in simple:
+        return simple[spec.kind]
+    if (spec.kind == "decimal" and spec.scale is not None and spec.precision is not None
+            and spec.precision <= 38):
+        return pa.decimal128(spec.precision, spec.scale)
     return None
