@@ -104,13 +104,28 @@ def text(spec: ColumnSpec, options: TypeOptions) -> Core | None:
 
 # -- numbers -----------------------------------------------------------------------------------
 
+def _with_general(stripped: pa.Array, simple: pa.Array, values: pa.Array, bad: pa.Array,
+                  general: Callable[[pa.Array], tuple[pa.Array, pa.Array]]) -> Any:
+    """``values`` and ``bad`` of the ``simple`` rows (text in the column's usual shape), and
+    the ``general`` reading of the few others."""
+    import pyarrow.compute as pc
+
+    rest = pc.invert(simple)
+    if not pc.any(rest).as_py():
+        return values, bad
+    more, more_bad = general(pc.filter(stripped, rest))
+    return pc.replace_with_mask(values, rest, more), pc.replace_with_mask(bad, rest, more_bad)
+
+
 def integer(spec: ColumnSpec, options: TypeOptions) -> Core:
     bits = spec.int_bits
     low, high = (0, 2 ** bits - 1) if spec.unsigned else (-(2 ** (bits - 1)),
                                                          2 ** (bits - 1) - 1)
     unsigned64 = spec.unsigned and bits == 64
+    # the usual shape, which Arrow reads as Python does and which fits 64 bits
+    usual = r"^[0-9]{1,18}$" if unsigned64 else r"^-?[0-9]{1,18}$"
 
-    def coerce(raw: pa.Array, stripped: pa.Array) -> Any:
+    def general(stripped: pa.Array) -> tuple[pa.Array, pa.Array]:
         import pyarrow as pa
         import pyarrow.compute as pc
 
@@ -128,10 +143,21 @@ def integer(spec: ColumnSpec, options: TypeOptions) -> Core:
                               pc.less_equal(magnitude, pa.scalar(high, pa.uint64())))
         bad = pc.invert(pc.and_(pc.and_(whole, fits), in_range))
         if unsigned64:
-            return magnitude, bad, _empty(stripped)  # a negative one is "-0"
+            return magnitude, bad  # a negative one is "-0"
         # 2**63 wraps to -2**63, which negating leaves as it is: the value of "-2**63"
         signed = pc.cast(magnitude, pa.int64(), safe=False)
-        values = pc.if_else(negative, pc.negate(signed), signed)
+        return pc.if_else(negative, pc.negate(signed), signed), bad
+
+    def coerce(raw: pa.Array, stripped: pa.Array) -> Any:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        simple = pc.match_substring_regex(stripped, usual)
+        out = pa.uint64() if unsigned64 else pa.int64()
+        values = pc.cast(_where(simple, stripped, "0"), out)
+        bad = pc.or_(pc.less(values, pa.scalar(low, out)),
+                     pc.greater(values, pa.scalar(high, out)))
+        values, bad = _with_general(stripped, simple, values, bad, general)
         return values, bad, _empty(stripped)
 
     return coerce
@@ -141,8 +167,11 @@ def decimal(spec: ColumnSpec, options: TypeOptions) -> Core:
     assert spec.precision is not None
     precision, scale = spec.precision, spec.scale or 0
     before = precision - scale  # digits allowed before the point
+    # the usual shape, which Arrow reads exactly and which fits: "-123.45" in numeric(5,2)
+    usual = (rf"^-?[0-9]{{1,{before}}}" + (rf"\.[0-9]{{{scale}}}$" if scale else "$")
+             if before else None)
 
-    def coerce(raw: pa.Array, stripped: pa.Array) -> Any:
+    def general(stripped: pa.Array) -> tuple[pa.Array, pa.Array]:
         import pyarrow as pa
         import pyarrow.compute as pc
 
@@ -162,7 +191,19 @@ def decimal(spec: ColumnSpec, options: TypeOptions) -> Core:
             pieces += [".", pc.utf8_rpad(places, width=scale, padding="0")]
         exact = pc.binary_join_element_wise(*pieces, "")
         values = pc.cast(_where(ok, exact, "0"), pa.decimal128(precision, scale))
-        return values, pc.invert(ok), _empty(stripped)
+        return values, pc.invert(ok)
+
+    def coerce(raw: pa.Array, stripped: pa.Array) -> Any:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if usual is None:
+            values, bad = general(stripped)
+        else:
+            simple = pc.match_substring_regex(stripped, usual)
+            values = pc.cast(_where(simple, stripped, "0"), pa.decimal128(precision, scale))
+            values, bad = _with_general(stripped, simple, values, pc.invert(simple), general)
+        return values, bad, _empty(stripped)
 
     return coerce
 
