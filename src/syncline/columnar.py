@@ -55,7 +55,8 @@ def arrow_coercer(spec: ColumnSpec, options: TypeOptions) -> ArrowCoercer | None
             raw = raw.cast(pa.string())
         stripped = rules.strip(raw)
         values, bad, blank = core(raw, stripped)
-        if blank is not None:  # kinds other than text: a blank is NULL, or refused
+        if blank is not None and pc.any(blank).as_py():
+            # kinds other than text: a blank is NULL, or refused
             if blank_is_null:
                 values = rules.null_where(blank, values)
                 bad = pc.and_not(bad, blank)

@@ -228,16 +228,15 @@ def floating(spec: ColumnSpec, options: TypeOptions) -> Core | None:
 def boolean(spec: ColumnSpec, options: TypeOptions) -> Core:
     # No character outside ASCII lower-cases into one of these words' letters (only
     # U+0130 and U+212A lower-case to ASCII: "i̇" and "k"), so ASCII lower-casing is exact
-    true, false = sorted(BOOLEAN_TRUE), sorted(BOOLEAN_FALSE)
+    words = sorted(BOOLEAN_TRUE) + sorted(BOOLEAN_FALSE)  # true ones first
 
     def coerce(raw: pa.Array, stripped: pa.Array) -> Any:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        word = pc.ascii_lower(stripped)
-        values = pc.is_in(word, value_set=pa.array(true, pa.string()))
-        known = pc.or_(values, pc.is_in(word, value_set=pa.array(false, pa.string())))
-        return values, pc.invert(known), _empty(stripped)
+        found = pc.index_in(pc.ascii_lower(stripped), value_set=pa.array(words, pa.string()))
+        values = pc.less(found, len(BOOLEAN_TRUE))
+        return values, pc.is_null(found), _empty(stripped)
 
     return coerce
 
