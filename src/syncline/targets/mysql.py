@@ -133,25 +133,57 @@ class MySQL(Dialect):
                    " CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\'"
                    " LINES TERMINATED BY '\\n'"
                    f" ({', '.join(quote_plain(dialect, c) for c in columns)})")
-            cursor = session.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            if not self._load_data(session, sql):
+                session.executemany_load(table, columns, rows)
+
+    def bulk_load_arrow(self, session: Session, table: sa.Table, columns: Sequence[str],
+                        batch: Any) -> bool:
+        """The batch as CSV written by Arrow into a temporary file, then LOAD DATA LOCAL
+        INFILE with ``ENCLOSED BY '"'`` and no escape character: every text value is
+        quoted (quotes doubled, backslashes literal), a NULL is the unquoted word ``NULL``
+        (read as NULL; ``"NULL"`` quoted is the text), booleans are written 1/0, decimals
+        at their scale. The same fall-back as :meth:`bulk_load`: where LOAD DATA LOCAL is
+        refused, False (the caller stages the rows with executemany); warnings raise."""
+        from syncline.targets import arrow_stage
+
+        if self.load_data is False or not arrow_stage.supported(batch):
+            return False
+        if batch.num_rows == 0:
+            return True
+        dialect = session.conn.dialect
+        data = arrow_stage.csv_bytes(arrow_stage.booleans_as_integers(batch), null="NULL")
+        with tempfile.NamedTemporaryFile("wb", suffix=".csv") as f:
+            f.write(memoryview(data))
+            f.flush()
+            sql = (f"LOAD DATA LOCAL INFILE '{f.name}' INTO TABLE {plain_table(dialect, table)}"
+                   " CHARACTER SET utf8mb4 FIELDS TERMINATED BY ',' ENCLOSED BY '\"'"
+                   " ESCAPED BY '' LINES TERMINATED BY '\\n'"
+                   f" ({', '.join(quote_plain(dialect, c) for c in columns)})")
+            return self._load_data(session, sql)
+
+    def _load_data(self, session: Session, sql: str) -> bool:
+        """Run a LOAD DATA LOCAL statement: False where this connection refuses it (the
+        first time only: an error after it once worked is real); warnings raise."""
+        dialect = session.conn.dialect
+        cursor = session.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
             try:
-                try:
-                    cursor.execute(sql)
-                except dialect.loaded_dbapi.Error:
-                    if self.load_data:
-                        raise  # it worked before: this is a real error
-                    self.load_data = False  # refused here: stage another way
-                    session.executemany_load(table, columns, rows)
-                    return
-                self.load_data = True
-                # LOCAL turns data errors into warnings; the values were checked, so any is
-                # a bug
-                cursor.execute("SHOW WARNINGS LIMIT 1")
-                warning = cursor.fetchone()
-                if warning is not None:
-                    raise TargetError(f"staging rows with LOAD DATA: {warning[2]}")
-            finally:
-                cursor.close()
+                cursor.execute(sql)
+            except dialect.loaded_dbapi.Error:
+                if self.load_data:
+                    raise  # it worked before: this is a real error
+                self.load_data = False  # refused here: stage another way
+                return False
+            self.load_data = True
+            # LOCAL turns data errors into warnings; the values were checked, so any is
+            # a bug
+            cursor.execute("SHOW WARNINGS LIMIT 1")
+            warning = cursor.fetchone()
+            if warning is not None:
+                raise TargetError(f"staging rows with LOAD DATA: {warning[2]}")
+        finally:
+            cursor.close()
+        return True
 
     def check_warnings(self, cursor: Any, statement: str) -> None:
         """Raise for a write the server changed on its own (a warning; notes are harmless)."""

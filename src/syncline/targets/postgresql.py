@@ -69,6 +69,34 @@ class PostgreSQL(Dialect):
         finally:
             cursor.close()
 
+    def bulk_load_arrow(self, session: Session, table: sa.Table, columns: Sequence[str],
+                        batch: Any) -> bool:
+        """The batch as CSV written by Arrow (:func:`~syncline.targets.arrow_stage.csv_bytes`)
+        fed to ``COPY ... FROM STDIN (FORMAT csv)``: an unquoted empty field is NULL, a quoted
+        one the empty string (every text value is quoted), so no value passes through Python.
+        The server parses the same text the per-row COPY sends (decimals and floats as
+        their exact or round-trip digits, ISO dates, ``true``/``false``)."""
+        from syncline.targets import arrow_stage
+
+        driver = session.conn.connection.driver_connection
+        if not arrow_stage.supported(batch) or driver is None \
+                or driver.info.encoding != "utf-8":  # Arrow writes UTF-8
+            return False
+        if batch.num_rows == 0:
+            return True
+        dialect = session.conn.dialect
+        sql = (f"COPY {plain_table(dialect, table)}"
+               f" ({', '.join(quote_plain(dialect, c) for c in columns)})"
+               " FROM STDIN (FORMAT csv)")
+        data = arrow_stage.csv_bytes(batch)
+        cursor = driver.cursor()
+        try:
+            with cursor.copy(sql) as copy:
+                copy.write(memoryview(data))
+        finally:
+            cursor.close()
+        return True
+
     def analyze(self, conn: sa.Connection, table: sa.Table) -> None:
         quote = conn.dialect.identifier_preparer
         conn.exec_driver_sql(f"ANALYZE {quote.format_table(table)}")
