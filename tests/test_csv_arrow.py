@@ -220,6 +220,7 @@ def test_file_appended_during_read_is_refused(tmp_path: Path) -> None:
     'a,b\n"ab"c,d\n',  # junk after a closing quote: an error for csv
     'a,b\n1,"open\n',  # a quote never closed
     'a,b\n1,2\n\n3,4\n',  # a blank line between records
+    'a,b\r\n\r\n1,2\n',  # a blank line first
     'a,b\n1,"x\ry"\n2,3\n',  # a lone CR is a line for csv, even inside quotes
     'a,b\n1,2\n3,\udce9\n',  # not UTF-8 (a latin-1 é, written as the byte 0xe9)
     'a,b\n1,2',  # no final line break

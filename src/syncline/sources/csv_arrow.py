@@ -85,7 +85,7 @@ def _batches(source: Any, fields: list[str], slow: Iterator[Any]) -> Iterator[Ar
                         done += len(lines)
                         yield lines, batch
                 except pa.ArrowException:
-                    plan = None  # the slow path says why, or reads on (see below)
+                    pass  # the slow path gives the error, or reads on after `done`
                 else:
                     source._check_complete(stream, _last_line(fd, opened.st_size))
                     return
@@ -193,22 +193,19 @@ def _check_data(source: Any, fd: int, offset: int, size: int) -> tuple[bool, boo
                     region.decode(text_codec)
                 except UnicodeDecodeError:
                     return None
-            if region[:1] in (b"\r", b"\n"):  # a blank line
-                if region.strip(b"\r\n"):
-                    return None
-                trailing = True
-                continue
-            records = True
-            has_quote = b'"' in region
-            quoted = quoted or has_quote
-            blank = _BLANK.search(region)
-            if has_quote:  # where the records stop following the rules (at most the end)
-                match = (fields_nl if blank else fields).match(region)
+            # where the records stop following the rules (at most the end)
+            if region[:1] in (b"\r", b"\n"):  # a blank line first
+                end = 0
+            elif b'"' in region:
+                quoted = records = True
+                match = (fields_nl if _BLANK.search(region) else fields).match(region)
                 end = match.end() if match else 0
             else:
+                records = True
+                blank = _BLANK.search(region)
                 end = blank.start() if blank else len(region)
             if end < len(region):
-                if region[end] == ord("\n"):  # a blank line: only more may follow
+                if region[end] in b"\r\n":  # a blank line: only more may follow
                     if region[end:].strip(b"\r\n"):
                         return None
                     trailing = True
