@@ -71,8 +71,10 @@ def fast_only() -> Iterator[None]:
 
 @contextmanager
 def small_blocks(size: int = 64) -> Iterator[None]:
+    """pyarrow blocks of ``size`` bytes, and scan chunks a little smaller."""
     with mock.patch.object(csv_arrow, "_MIN_BLOCK", size), \
-            mock.patch.object(csv_arrow, "_TARGET_ROWS", 1):
+            mock.patch.object(csv_arrow, "_TARGET_ROWS", 1), \
+            mock.patch.object(csv_arrow, "_CHUNK", max(size // 2 - 1, 1)):
         yield
 
 
