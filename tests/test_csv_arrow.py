@@ -264,3 +264,12 @@ def test_bytes_that_do_not_decode_far_from_the_header(tmp_path: Path, bad: str,
     path = write(tmp_path / "v.csv", f"a,b\n{rows}1,é\n")
     assert same(path, ["b"], encoding=encoding)[0] == ("records" if encoding == "utf-8"
                                                         else "error")
+
+
+@pytest.mark.parametrize("length", [3000, 5000])
+def test_a_field_longer_than_the_limit(tmp_path: Path, length: int) -> None:
+    rows = "".join(f'{i},"{i}"\n' for i in range(2000))
+    path = write(tmp_path / "l.csv", f'a,b\n{rows}1,"{"x" * length}"\n2,3\n')
+    with mock.patch("syncline.sources.csv.FIELD_SIZE_LIMIT", 4096):
+        kind = same(path, ["a", "b"])
+    assert kind[0] == ("records" if length < 4096 else "error")

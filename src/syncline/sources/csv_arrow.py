@@ -2,28 +2,22 @@
 
 Yields ``(lines, batch)``: ``lines`` a ``pyarrow.Int64Array`` of the line each record starts
 on, ``batch`` a ``pyarrow.RecordBatch`` of the raw text of ``fields`` (``pa.string()``, no
-nulls: an empty field is ""), exactly the records and line numbers
-:meth:`CsvSource.read` gives, and the same errors.
+nulls: an empty field is ""): exactly the records, lines and errors of :meth:`CsvSource.read`.
 
-Fast path: :mod:`pyarrow.csv` parses the records after the header, but only once a scan of
-the file's bytes (C-speed ``bytes`` methods and one regular expression, a chunk at a time)
-has proved that pyarrow and :mod:`csv` read it alike:
+:mod:`pyarrow.csv` parses the records after the header once a scan of the bytes (C-speed
+``bytes`` methods and a regular expression, a chunk at a time) has proved that it reads the
+file as :mod:`csv` does: UTF-8 or ASCII that Python's codec decodes, an ASCII delimiter; no
+lone ``\\r`` (a line for :mod:`csv`, even inside quotes); no blank line before the last
+record; every quote that opens a field closes, followed by a delimiter, a line break or the
+end (``"ab"c`` is an error for :mod:`csv`, ``abc`` for pyarrow); no value starting the
+records with a byte-order mark (pyarrow drops it). A record then starts on the line after
+the previous one's, plus the line breaks inside its values.
 
-- the encoding is UTF-8 (with or without a byte-order mark) or ASCII, every byte decodes
-  (checked with Python's own codec), and the delimiter is one ASCII character;
-- no lone ``\\r`` line break (even inside quotes: :mod:`csv` counts it as a line);
-- no blank line between records (trailing blank lines are fine): records then start on
-  consecutive lines, plus the line breaks inside the quoted values before them;
-- every quote that opens a field closes before the end of the file and is followed by the
-  delimiter, a line break or the end of the file (``"ab"c`` is an error for :mod:`csv`,
-  ``abc`` for pyarrow); a value does not start with a byte-order mark.
-
-Anything else is read by :meth:`CsvSource.read` itself (the *slow path*), which also gives
-the exact error when pyarrow fails (wrong field count, a record longer than a block): the
-records already yielded are skipped there, and its error, if any, is raised. A field
-longer than ``FIELD_SIZE_LIMIT`` cannot reach pyarrow's output: the record would not fit
-in a block. The end-of-read checks (file changed, no final line break) are
-``CsvSource._check_complete``'s.
+Any other file is read by :meth:`CsvSource.read` (the slow path), which also gives the
+exact error when pyarrow fails (a wrong field count, a record longer than a block): the
+records already yielded are skipped and its error, if any, raised. A field longer than
+``FIELD_SIZE_LIMIT`` cannot reach pyarrow's output: its record would not fit in two blocks.
+The end-of-read checks (file changed, no final line break) are ``_check_complete``'s.
 """
 
 from __future__ import annotations
@@ -37,6 +31,8 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from syncline.sources import csv as source_csv
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -103,16 +99,12 @@ def _scan(source: Any, fd: int, size: int) -> _Plan | None:
     checked = _check_data(source, fd, offset, size)
     if checked is None:
         return None
-    lines_before = head.count(b"\n", 0, offset)
     sample = os.pread(fd, _CHUNK, offset)
     row_bytes = len(sample) // (sample.count(b"\n") or 1) + 1
-    return _Plan(
-        offset=offset,
-        first_line=lines_before + 1,
-        quoted=checked[0],
-        records=checked[1],
-        block_size=min(max(row_bytes * _TARGET_ROWS, _MIN_BLOCK), _MAX_BLOCK),
-    )
+    # a record must fit in two blocks, so a field longer than csv's limit is an error
+    block = min(max(row_bytes * _TARGET_ROWS, _MIN_BLOCK), _MAX_BLOCK,
+                source_csv.FIELD_SIZE_LIMIT // 4)
+    return _Plan(offset, head.count(b"\n", 0, offset) + 1, *checked, block)
 
 
 def _last_line(fd: int, size: int) -> int:
@@ -240,11 +232,8 @@ def _parse(
     reader = pcsv.open_csv(
         pa.PythonFile(_Window(fd, plan.offset, size), mode="r"),
         read_options=pcsv.ReadOptions(column_names=header, block_size=plan.block_size),
-        parse_options=pcsv.ParseOptions(
-            delimiter=source.delimiter,
-            newlines_in_values=plan.quoted,
-            ignore_empty_lines=True,
-        ),
+        parse_options=pcsv.ParseOptions(delimiter=source.delimiter, ignore_empty_lines=True,
+                                        newlines_in_values=plan.quoted),
         convert_options=pcsv.ConvertOptions(
             check_utf8=False,  # the scan decoded every byte with Python's codec
             column_types=dict.fromkeys(header, pa.string()),
