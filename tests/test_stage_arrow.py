@@ -111,13 +111,13 @@ def session(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TargetSe
 
 
 def _read(session: TargetSession, stage: staging.Stage) -> list[str]:
-    table = stage.loading
+    table = stage.table
     query = sa.select(table).order_by(table.c[staging.ROW])
     return [repr(tuple(r)) for r in session.conn.execute(query)]
 
 
 def _typeofs(session: TargetSession, stage: staging.Stage) -> list[tuple[Any, ...]]:
-    table = stage.loading
+    table = stage.table
     query = sa.select(*(sa.func.typeof(c) for c in table.columns)).order_by(
         table.c[staging.ROW])
     return [tuple(r) for r in session.conn.execute(query)]
@@ -136,8 +136,10 @@ def test_arrow_stages_exactly_what_rows_stage(session: TargetSession) -> None:
                for c, col in zip(converters, zip(*rows, strict=True), strict=True)]
     driver_rows = list(zip(*columns, range(1, len(rows) + 1), strict=True))
     staging.load(session, old, driver_rows)
-    assert session.dialect.bulk_load_arrow(session, new.loading, [*FIELDS, staging.ROW],
-                                           _batch(numbered)) is True
+    assert staging.load_arrow(session, new, _batch(numbered)) is True
+    # read as the run reads a stage: once indexed (SQLite: copied in from its scratch file)
+    staging.index(session, old)
+    staging.index(session, new)
 
     before, after = _read(session, old), _read(session, new)
     assert len(before) == len(rows)
@@ -147,7 +149,7 @@ def test_arrow_stages_exactly_what_rows_stage(session: TargetSession) -> None:
         kinds = {t for r in _typeofs(session, old) for t in r}
         assert {"integer", "real", "text", "null"} <= kinds  # NUMERIC keeps 5.00 an integer
     # the empty string stayed one, and NULL stayed NULL
-    table = new.loading
+    table = new.table
     empty = session.conn.execute(sa.select(sa.func.count()).where(table.c.name == "")
                                  ).scalar_one()
     nulls = session.conn.execute(sa.select(sa.func.count()).where(table.c.name.is_(None))
@@ -158,9 +160,9 @@ def test_arrow_stages_exactly_what_rows_stage(session: TargetSession) -> None:
 
 def test_an_empty_batch_loads_nothing(session: TargetSession) -> None:
     stage = staging.create_stage(session, "items", FIELDS, KEY)
-    assert session.dialect.bulk_load_arrow(session, stage.loading, [*FIELDS, staging.ROW],
-                                           _batch([(*r, 1) for r in _rows(
-                                               datetime.date(2000, 1, 1), 1)]).slice(0, 0))
+    assert staging.load_arrow(session, stage, _batch([(*r, 1) for r in _rows(
+        datetime.date(2000, 1, 1), 1)]).slice(0, 0))
+    staging.index(session, stage)
     assert _read(session, stage) == []
 
 
@@ -203,4 +205,34 @@ def test_mysql_without_load_data_local_refuses_and_loads_nothing(
                                                    _batch(rows)) is False
         finally:
             session.close()
+            target.close()
+
+
+def test_sqlite_stages_through_a_scratch_file_it_deletes(tmp_path: Path) -> None:
+    """With the ADBC driver installed (a dependency), SQLite stages Arrow batches in a
+    scratch database attached to the run's connection, and deletes it at the end."""
+    import syncline.targets.sqlite_scratch as scratch
+
+    assert scratch.available()
+    with fresh_database("sqlite", tmp_path, None) as db:  # type: ignore[arg-type]
+        _create_target(db.engine)
+        target = SqlTarget(db.url)
+        s = target.session()
+        try:
+            stage = staging.create_stage(s, "items", FIELDS, KEY)
+            rows = [(*r, i + 1) for i, r in enumerate(_rows(datetime.date(2000, 1, 1), 5))]
+            assert staging.load_arrow(s, stage, _batch(rows))
+            path = Path(s.dialect._scratch.path)  # type: ignore[attr-defined]
+            assert path.stat().st_size > 0
+            staging.index(s, stage)
+            assert len(_read(s, stage)) == 5
+        finally:
+            s.close()
+        try:
+            assert not path.exists()
+            # the connection went back to the pool without the scratch database
+            with target.engine.connect() as conn:
+                names = [r[1] for r in conn.exec_driver_sql("PRAGMA database_list")]
+            assert scratch.SCHEMA not in names
+        finally:
             target.close()

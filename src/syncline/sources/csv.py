@@ -309,6 +309,11 @@ class CsvSource:
             )
         return self._batches([position[name] for name in fields], list(header))
 
+    @property
+    def field_size_limit(self) -> int:
+        """The longest field accepted, in characters (:data:`FIELD_SIZE_LIMIT`)."""
+        return FIELD_SIZE_LIMIT
+
     def read_arrow(self, fields: Sequence[str]) -> Iterator[Any]:
         """The records of :meth:`read` as ``(lines, pyarrow.RecordBatch)`` pairs of raw
         text (:mod:`syncline.sources.csv_arrow`), for the columnar path."""

@@ -32,8 +32,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from syncline.sources import csv as source_csv
-
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -103,7 +101,7 @@ def _scan(source: Any, fd: int, size: int) -> _Plan | None:
     row_bytes = len(sample) // (sample.count(b"\n") or 1) + 1
     # a record must fit in two blocks, so a field longer than csv's limit is an error
     block = min(max(row_bytes * _TARGET_ROWS, _MIN_BLOCK), _MAX_BLOCK,
-                source_csv.FIELD_SIZE_LIMIT // 4)
+                source.field_size_limit // 4)
     return _Plan(offset, head.count(b"\n", 0, offset) + 1, *checked, block)
 
 

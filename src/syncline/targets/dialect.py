@@ -223,6 +223,19 @@ class Dialect(ColumnTypes):
         nothing was loaded (the caller loads the rows another way)."""
         return False
 
+    def loaded_elsewhere(self, session: Session, table: sa.Table) -> sa.Table | None:
+        """Where :meth:`bulk_load_arrow` put rows meant for ``table`` that are not in it
+        (a table the run's connection reads them from, in its transaction), or None. Asked
+        once, when the stage is first read (``staging.index``)."""
+        return None
+
+    def before_begin(self, conn: sa.Connection) -> None:
+        """Set-up of the run's connection before its transaction begins (outside any)."""
+
+    def after_end(self, conn: sa.Connection) -> None:
+        """Undo :meth:`before_begin` once the transaction is over (the connection may go
+        back to a pool)."""
+
     def analyze(self, conn: sa.Connection, table: sa.Table) -> None:
         """Gather statistics on a freshly loaded stage (temp tables are never analysed on
         their own)."""

@@ -139,9 +139,10 @@ class TargetSession:
         #: tables this run deleted rows from
         self.deleted_from: set[str] = set()
         dialect = self.dialect
-        if dialect.connect_setup:
-            for statement in dialect.connect_setup:
-                conn.exec_driver_sql(statement)
+        for statement in dialect.connect_setup:
+            conn.exec_driver_sql(statement)
+        dialect.before_begin(conn)
+        if conn.in_transaction():
             conn.commit()  # ends SQLAlchemy's autobegin; the driver opened no transaction
         self.transaction = conn.begin()
         for statement in dialect.begin:
@@ -548,6 +549,8 @@ class TargetSession:
             if not self.committed:
                 self._drop_created()
             self._teardown()
+            if not self.conn.invalidated:
+                self.dialect.after_end(self.conn)
         finally:
             self.conn.close()
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from syncline.errors import TargetError
 from syncline.targets import lockfile
 from syncline.targets.column_types import Refuse
 from syncline.targets.dialect import Dialect, Locking, Session, Violation
@@ -31,6 +32,13 @@ class SQLite(Dialect):
     file_kind = "SQLite database file"
     least_decimal_precision = DECIMAL_DIGITS
 
+    def __init__(self, name: str = "sqlite") -> None:
+        super().__init__(name)
+        #: this session's scratch database (:meth:`before_begin`), or None
+        self._scratch: Any = None
+        #: stage tables the scratch path could not take (staged with executemany)
+        self._scratch_refused: set[str] = set()
+
     def bulk_load_arrow(self, session: Session, table: sa.Table, columns: Sequence[str],
                         batch: Any) -> bool:
         """The batch's columns as the Python values today's bind processors make, in
@@ -42,9 +50,37 @@ class SQLite(Dialect):
 
         if not arrow_stage.supported(batch):
             return False
-        values = [_bound(column).to_pylist() for column in batch.columns]
+        bound = [_bound(column) for column in batch.columns]
+        if self._scratch is not None and table.name not in self._scratch_refused:
+            import pyarrow as pa
+
+            try:
+                self._scratch.load(table, pa.RecordBatch.from_arrays(bound, names=columns))
+                return True
+            except Exception as exc:  # the driver's own errors
+                if self._scratch.table(table) is not None:  # never stage half of the rows
+                    raise TargetError(f"staging rows in the scratch database: {exc}") from exc
+                self._scratch_refused.add(table.name)  # nothing there: the usual way
+        values = [column.to_pylist() for column in bound]
         session.executemany_load(table, columns, list(zip(*values, strict=True)))
         return True
+
+    def loaded_elsewhere(self, session: Session, table: sa.Table) -> sa.Table | None:
+        """The scratch database's copy of ``table`` (:mod:`syncline.targets.sqlite_scratch`)."""
+        return None if self._scratch is None else self._scratch.table(table)
+
+    def before_begin(self, conn: sa.Connection) -> None:
+        """Attach a scratch database for staging Arrow batches in bulk (where the ADBC
+        SQLite driver is installed)."""
+        from syncline.targets import sqlite_scratch
+
+        if sqlite_scratch.available():
+            self._scratch = sqlite_scratch.Scratch.attach(conn)
+
+    def after_end(self, conn: sa.Connection) -> None:
+        scratch, self._scratch = self._scratch, None
+        if scratch is not None:
+            scratch.detach(conn)
 
     def database_file(self, url: sa.engine.URL) -> Path | None:
         """The database file of a SQLite URL, or None for an in-memory database."""

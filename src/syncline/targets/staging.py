@@ -119,10 +119,13 @@ def index(session: Session, stage: Stage) -> None:
     once; in file order it jumps about the pages), indexed by key, with statistics."""
     s = stage.table
     if stage.loading is not s:
+        rows: Any = stage.loading
+        elsewhere = session.dialect.loaded_elsewhere(session, stage.loading)
+        if elsewhere is not None:  # rows a bulk path put in a table of its own
+            rows = sa.union_all(sa.select(stage.loading), sa.select(elsewhere)).subquery()
         session.conn.execute(s.insert().from_select(
             [c.name for c in s.columns],
-            sa.select(stage.loading).order_by(*(stage.loading.c[k] for k in stage.key),
-                                              stage.loading.c[ROW])))
+            sa.select(rows).order_by(*(rows.c[k] for k in stage.key), rows.c[ROW])))
         # still dropped again when the session closes: a rollback may bring it back
         session.drop_temporary(stage.loading.name)
         stage.loading = s
