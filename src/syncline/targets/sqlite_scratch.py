@@ -43,6 +43,10 @@ def available() -> bool:
     return importlib.util.find_spec("adbc_driver_sqlite") is not None
 
 
+class ScratchClosed(Exception):
+    """The scratch database takes no more tables in this session."""
+
+
 class Scratch:
     """One session's scratch database: attached, filled by ADBC, read, detached."""
 
@@ -50,6 +54,8 @@ class Scratch:
         self.path = path
         self._adbc: Any = None
         self._tables: dict[str, sa.Table] = {}
+        #: the run's connection has read this file (a stage was copied from it)
+        self._read = False
 
     @classmethod
     def attach(cls, conn: sa.Connection) -> Scratch:
@@ -60,7 +66,15 @@ class Scratch:
 
     def load(self, table: sa.Table, batch: Any) -> None:
         """Append ``batch`` (values as the driver would bind them) to the scratch copy of
-        ``table`` (made on first use, with ``table``'s column declarations)."""
+        ``table`` (made on first use, with ``table``'s column declarations).
+
+        Refused (:class:`ScratchClosed`, nothing written) once the run's connection has
+        read the file: the driver links its own copy of SQLite, whose locks and schema
+        changes that connection does not see inside its transaction, so a table added now
+        would be missing from its cached schema (a second importer of the run); the
+        caller stages that table's rows the usual way."""
+        if self._read:
+            raise ScratchClosed("the scratch database was already read in this transaction")
         cursor = self._cursor()
         if table.name not in self._tables:
             copy = sa.Table(table.name, sa.MetaData(),
@@ -78,7 +92,10 @@ class Scratch:
         """The scratch copy of ``table`` holding the rows :meth:`load` appended (None if
         none was made); the ADBC connection is closed first: its writes are committed."""
         self._close_adbc()
-        return self._tables.get(table.name)
+        found = self._tables.get(table.name)
+        if found is not None:
+            self._read = True  # the run's connection reads it next: no more writes
+        return found
 
     def detach(self, conn: sa.Connection) -> None:
         """Outside any transaction: detach and delete the scratch file."""
