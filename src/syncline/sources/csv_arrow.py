@@ -17,7 +17,8 @@ Any other file is read by :meth:`CsvSource.read` (the slow path), which also giv
 exact error when pyarrow fails (a wrong field count, a record longer than a block): the
 records already yielded are skipped and its error, if any, raised. A field longer than
 ``FIELD_SIZE_LIMIT`` cannot reach pyarrow's output: its record would not fit in two blocks.
-The end-of-read checks (file changed, no final line break) are ``_check_complete``'s.
+The end-of-read checks (file changed, no final line break) are ``_check_complete``'s; after
+a fallback, the file the Python reader opened must also be the one pyarrow began with.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ def _batches(source: Any, fields: list[str], slow: Iterator[Any]) -> Iterator[Ar
     import pyarrow as pa
 
     done = 0
+    opened = None
     if source._codec in _CODECS and source.delimiter.isascii():
         with source._open() as stream:
             fd = stream.fileno()
@@ -84,6 +86,27 @@ def _batches(source: Any, fields: list[str], slow: Iterator[Any]) -> Iterator[Ar
                     source._check_complete(stream, _last_line(fd, opened.st_size))
                     return
     yield from _converted(slow, fields, done)
+    if done and opened is not None:
+        _same_file(source, opened)
+
+
+def _same_file(source: Any, opened: os.stat_result) -> None:
+    """After a fallback: the Python reader read the file pyarrow began with. It skips the
+    records pyarrow yielded and checks that the file did not change while *it* read it;
+    a file rewritten or replaced before it opened it would mix two files' records."""
+    from syncline.errors import SourceError
+
+    now = source._opened_stat  # as the Python reader opened it
+    if now is not None and (now.st_dev, now.st_ino, now.st_size, now.st_mtime_ns) == (
+            opened.st_dev, opened.st_ino, opened.st_size, opened.st_mtime_ns):
+        return
+    after = "gone" if now is None else f"{now.st_size} bytes"
+    raise SourceError(
+        f"the file changed while it was being read ({opened.st_size} bytes when "
+        f"opened, now {after}): it is incomplete or still being written. Nothing "
+        "was written; run again once the file is complete",
+        file=source.name,
+    )
 
 
 # -- the scan --------------------------------------------------------------------------
