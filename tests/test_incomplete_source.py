@@ -114,11 +114,12 @@ def test_a_header_only_file_without_a_line_break_is_incomplete(tmp_path: Path) -
 def test_a_file_that_grows_during_the_read_is_refused(sqlite_engine: sa.Engine,
                                                       table_name: str, tmp_path: Path) -> None:
     """The run pauses between two batches while the writer appends: the run must notice
-    that the file changed under it and refuse, writing nothing."""
+    that the file changed under it and refuse, writing nothing. (120,000 rows: the
+    columnar reader yields batches of some 30,000, so there is a "between two".)"""
     make_table(sqlite_engine, table_name, old_rows(100))
     before = item_rows(sqlite_engine, table_name)
     growing = tmp_path / "growing.csv"
-    growing.write_text("\n".join([HEADER, *lines(12_000)]) + "\n", encoding="utf-8")
+    growing.write_text("\n".join([HEADER, *lines(120_000)]) + "\n", encoding="utf-8")
     pause_file = tmp_path / "paused.pid"
     env = dict(os.environ, SYNCLINE_TEST_PAUSE_AT="mid_read",
                SYNCLINE_TEST_PAUSE_FILE=str(pause_file), SYNCLINE_TEST_PAUSE_SECONDS="2")
