@@ -37,39 +37,49 @@ DAYS = ["2024-01-31", "2024-02-30", "2024-1-5", "", " 2023-12-01 ", "20240101",
         "0001-01-01", "9999-12-31"]
 TEXTS = ["x", " padded ", "", "quote \" in", "comma, in", "line\nbreak", "tab\tin",
          "naïve", "ten chars!", "eleven chars"]
-COLUMNS = ("k", "n", "price", "flag", "day", "t")
+#: a datetime column has no Arrow type: its values stay Python values on the columnar path
+TIMES = ["2024-01-31 10:00:00", "2024-01-31T10:00:00+02:00", "", "soon", "2024-02-30 10:00",
+         " 2024-01-01 ", "2024-03-31 02:30:00.1234567"]
+COLUMNS = ("k", "n", "price", "flag", "day", "t", "ts")
 TABLE_SQL = ("CREATE TABLE {name} (k VARCHAR(20) PRIMARY KEY, n INTEGER,"
-             " price NUMERIC(10,2), flag BOOLEAN, day DATE, t VARCHAR(10))")
-TARGET_ROWS = [("a", 1, "1.50", True, "2024-01-31", "x"),
-               ("b", 2, "2.00", False, None, None),
-               ("zz", 3, None, None, "2023-12-01", "old")]
+             " price NUMERIC(10,2), flag BOOLEAN, day DATE, t VARCHAR(10){ts})")
+TARGET_ROWS = [("a", 1, "1.50", True, "2024-01-31", "x", "2024-01-31 10:00:00"),
+               ("b", 2, "2.00", False, None, None, None),
+               ("zz", 3, None, None, "2023-12-01", "old", "2020-01-01 00:00:00")]
 
 rows = st.lists(st.tuples(st.sampled_from(KEYS), st.sampled_from(NUMBERS),
                           st.sampled_from(PRICES), st.sampled_from(FLAGS),
-                          st.sampled_from(DAYS), st.sampled_from(TEXTS)),
+                          st.sampled_from(DAYS), st.sampled_from(TEXTS),
+                          st.sampled_from(TIMES)),
                 min_size=0, max_size=25)
 choices = st.fixed_dictionaries({
     "on_error": st.sampled_from(["abort", "skip"]),
     "on_duplicate": st.sampled_from(["error", "first", "last"]),
     "delete": st.booleans(),
     "keep_whitespace": st.booleans(),
+    "timed": st.booleans(),
 })
 
 
-def _write(path: Path, body: list[tuple[str, ...]]) -> None:
+def _write(path: Path, body: list[tuple[str, ...]], timed: bool) -> None:
+    width = len(COLUMNS) if timed else len(COLUMNS) - 1
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    writer.writerows(body)
+    writer.writerow(COLUMNS[:width])
+    writer.writerows(r[:width] for r in body)
     path.write_text(out.getvalue(), encoding="utf-8", newline="")
 
 
-def _target(engine: sa.Engine, name: str) -> None:
+def _target(engine: sa.Engine, name: str, timed: bool = False) -> None:
     drop_table(engine, name)
+    width = len(COLUMNS) if timed else len(COLUMNS) - 1
+    ts = (", ts DATETIME(6)" if engine.dialect.name in ("mysql", "mariadb")
+          else ", ts TIMESTAMP") if timed else ""
     with engine.begin() as conn:
-        conn.exec_driver_sql(TABLE_SQL.format(name=name))
-        conn.execute(sa.table(name, *(sa.column(c) for c in COLUMNS)).insert(),
-                     [dict(zip(COLUMNS, r, strict=True)) for r in TARGET_ROWS])
+        conn.exec_driver_sql(TABLE_SQL.format(name=name, ts=ts))
+        conn.execute(sa.table(name, *(sa.column(c) for c in COLUMNS[:width])).insert(),
+                     [dict(zip(COLUMNS[:width], r[:width], strict=True))
+                      for r in TARGET_ROWS])
 
 
 def _table(engine: sa.Engine, name: str) -> list[tuple[Any, ...]]:
@@ -109,10 +119,11 @@ def _both(engine: sa.Engine, tmp_path: Path, body: list[tuple[str, ...]],
     """Both paths, one after the other, on the same table made afresh (names appear in
     the messages)."""
     source = tmp_path / "in.csv"
-    _write(source, body)
+    timed = options["timed"]
+    _write(source, body, timed)
     results = []
     for columnar in (True, False):
-        _target(engine, name)
+        _target(engine, name, timed)
         rejects = tmp_path / "rejects.csv"
         rejects.unlink(missing_ok=True)
         args = ["sync", str(source), engine_url(engine), "--table", name, "--key", "k",
@@ -178,8 +189,8 @@ def test_the_columnar_path_is_taken_for_a_plain_csv_file(
             yield block
 
     source = tmp_path / "in.csv"
-    _write(source, [("a", "1", "1.5", "1", "2024-01-31", "x"),
-                    ("q", "2", "2.5", "0", "", "y")])
+    _write(source, [("a", "1", "1.5", "1", "2024-01-31", "x", ""),
+                    ("q", "2", "2.5", "0", "", "y", "")], False)
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'target.db'}")
     _target(engine, "t")
     monkeypatch.setattr(database, "arrow_blocks", counting)

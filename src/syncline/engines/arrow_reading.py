@@ -1,17 +1,18 @@
 """Source records to validated, typed rows on Apache Arrow: the columnar path.
 
-Where a source can give its records as Arrow record batches (``read_arrow``, a CSV file)
-and every field has an Arrow type, each batch's columns are coerced whole
-(:func:`syncline.columnar.arrow_coercer`, or the column coercer of
-:mod:`syncline.columns` where there is none) and the valid rows go on as an Arrow batch,
-to be staged in bulk. The rule book is the per-value coercer, as on the row path
-(:func:`syncline.engines.reading.validated_batches`): a row any column refuses is
-re-done per value — those rows only — for the error that names it; rows with an empty
-key are refused the same way; the errors, rejects, counts and row numbers are exactly
-the row path's (``tests/test_arrow_path.py``).
+Where a source can give its records as Arrow record batches (``read_arrow``, a CSV file),
+each batch's columns are coerced whole (:func:`syncline.columnar.arrow_coercer`, or the
+column coercer of :mod:`syncline.columns` where there is none) and the valid rows go on as
+Arrow arrays, to be staged in bulk; a column without an Arrow type (datetime, JSON...)
+is coerced in Python and goes on as a list of Python values (the block is then staged
+row by row, but read and checked as fast as the rest). The rule book is the per-value
+coercer, as on the row path (:func:`syncline.engines.reading.validated_batches`): a row
+any column refuses is re-done per value — those rows only — for the error that names it;
+rows with an empty key are refused the same way; the errors, rejects, counts and row
+numbers are exactly the row path's (``tests/test_arrow_path.py``).
 
 Not taken (:func:`arrow_plan` is None) with a source hook (a record is shaped in
-Python), a source without ``read_arrow``, or a field without an Arrow type.
+Python) or a source without ``read_arrow``.
 """
 
 from __future__ import annotations
@@ -36,20 +37,32 @@ if TYPE_CHECKING:
 
 @dataclass
 class ArrowBlock:
-    """A batch of valid rows: their row numbers and canonical values (``fields`` order)."""
+    """A batch of valid rows: their row numbers and canonical values (``fields`` order),
+    a column an Arrow array, or a list of Python values where it has no Arrow type."""
 
     numbers: pa.Array
-    batch: pa.RecordBatch
+    values: list[Any]
+    fields: list[str]
 
     def __len__(self) -> int:
-        return int(self.batch.num_rows)
+        return len(self.numbers)
+
+    def batch(self) -> pa.RecordBatch | None:
+        """The values as one Arrow batch; None when a column is Python values."""
+        import pyarrow as pa
+
+        if any(isinstance(column, list) for column in self.values):
+            return None
+        return pa.RecordBatch.from_arrays(self.values, names=self.fields)
 
     def columns(self) -> list[list[Any]]:
         """The values as Python lists (canonical values), column by column."""
-        return [column.to_pylist() for column in self.batch.columns]
+        return [column if isinstance(column, list) else column.to_pylist()
+                for column in self.values]
 
 
-ColumnStep = Callable[["pa.Array"], tuple["pa.Array", "pa.Array | None"]]
+#: raw text -> (values: an Arrow array, or a list of Python values; the mask of bad rows)
+ColumnStep = Callable[["pa.Array"], tuple[Any, "pa.Array | None"]]
 
 
 def arrow_plan(plan: Plan) -> list[ColumnStep] | None:
@@ -63,24 +76,24 @@ def arrow_plan(plan: Plan) -> list[ColumnStep] | None:
     steps: list[ColumnStep] = []
     for f in plan.fields:
         spec, types = plan.specs[f], plan.types_for(f)
+        by_column, one = column_coercer(spec, types), source_coercer(spec, types)
         kind = arrow_type(spec)
-        if kind is None:
-            return None
-        steps.append(arrow_coercer(spec, types)
-                     or _per_value(column_coercer(spec, types), source_coercer(spec, types),
-                                   kind))
+        if kind is None:  # no Arrow type (datetime, JSON...): Python values, per value
+            steps.append(_python_values(by_column, one))
+        else:
+            steps.append(arrow_coercer(spec, types) or _per_value(by_column, one, kind))
     return steps
 
 
-def _per_value(by_column: Callable[[list[Any]], list[Any]], one: Callable[[Any], Any],
-               kind: Any) -> ColumnStep:
-    """A column without a whole-column coercer: coerced in Python, a list at a time."""
+def _python_values(by_column: Callable[[list[Any]], list[Any]], one: Callable[[Any], Any]
+                   ) -> ColumnStep:
+    """A column coerced in Python, a list at a time; its values stay Python values."""
     import pyarrow as pa
 
-    def step(raw: pa.Array) -> tuple[pa.Array, pa.Array | None]:
+    def step(raw: pa.Array) -> tuple[Any, pa.Array | None]:
         values = raw.to_pylist()
         try:
-            return pa.array(by_column(values), kind), None
+            return by_column(values), None
         except CoercionError:
             out: list[Any] = []
             bad: list[bool] = []
@@ -91,9 +104,38 @@ def _per_value(by_column: Callable[[list[Any]], list[Any]], one: Callable[[Any],
                 except CoercionError:
                     out.append(None)
                     bad.append(True)
-            return pa.array(out, kind), pa.array(bad, pa.bool_())
+            return out, pa.array(bad, pa.bool_())
 
     return step
+
+
+def _per_value(by_column: Callable[[list[Any]], list[Any]], one: Callable[[Any], Any],
+               kind: Any) -> ColumnStep:
+    """A column with an Arrow type but no whole-column coercer: coerced in Python."""
+    import pyarrow as pa
+
+    python = _python_values(by_column, one)
+
+    def step(raw: pa.Array) -> tuple[Any, pa.Array | None]:
+        values, bad = python(raw)
+        return pa.array(values, kind), bad
+
+    return step
+
+
+def _keep(columns: list[Any], keep: pa.Array) -> list[Any]:
+    """The rows of ``columns`` (Arrow arrays or lists) where ``keep`` is true."""
+    import pyarrow.compute as pc
+
+    if not any(isinstance(c, list) for c in columns):
+        return [pc.filter(c, keep) for c in columns]
+    rows = pc.indices_nonzero(keep).to_pylist()
+    return [[c[i] for i in rows] if isinstance(c, list) else pc.filter(c, keep)
+            for c in columns]
+
+
+def _row(columns: list[Any], i: int) -> tuple[Any, ...]:
+    return tuple(c[i] if isinstance(c, list) else c[i].as_py() for c in columns)
 
 
 def arrow_blocks(plan: Plan, steps: list[ColumnStep], options: RunOptions,
@@ -101,7 +143,6 @@ def arrow_blocks(plan: Plan, steps: list[ColumnStep], options: RunOptions,
                  ) -> Iterator[ArrowBlock]:
     """Blocks of valid, coerced rows as Arrow batches, read from ``plan.source``; bad
     rows go to ``computed`` exactly as :func:`validated_batches` sends them."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     fields, key_index = list(plan.fields), plan.key_index
@@ -118,7 +159,7 @@ def arrow_blocks(plan: Plan, steps: list[ColumnStep], options: RunOptions,
             progress(count)
         if not raw.num_rows:
             continue
-        columns: list[pa.Array] = []
+        columns: list[Any] = []
         bad: pa.Array | None = None
         for step, column in zip(steps, raw.columns, strict=True):
             values, refused = step(column)
@@ -132,7 +173,7 @@ def arrow_blocks(plan: Plan, steps: list[ColumnStep], options: RunOptions,
                 assert error is not None, "the rule book and the columnar path disagree"
                 reject_row(plan, computed, skip, error, lines[i].as_py(), record)
             keep = pc.invert(bad)
-            columns = [pc.filter(c, keep) for c in columns]
+            columns = _keep(columns, keep)
             lines = pc.filter(lines, keep)
         empty = _empty_key(pc, [columns[i] for i in key_index])
         if empty is not None:
@@ -140,25 +181,28 @@ def arrow_blocks(plan: Plan, steps: list[ColumnStep], options: RunOptions,
                 row = lines[i].as_py()
                 blank_rows.append(row)
                 if skip:
-                    computed.rejected.append(Rejected(
-                        row, tuple(c[i].as_py() for c in columns), "the key is empty"))
+                    computed.rejected.append(Rejected(row, _row(columns, i),
+                                                      "the key is empty"))
             keep = pc.invert(empty)
-            columns = [pc.filter(c, keep) for c in columns]
+            columns = _keep(columns, keep)
             lines = pc.filter(lines, keep)
         if len(lines):
-            yield ArrowBlock(lines, pa.RecordBatch.from_arrays(columns, names=fields))
+            yield ArrowBlock(lines, columns, fields)
     if blank_rows:
         blank_keys(plan, blank_rows, computed, skip)
 
 
-def _empty_key(pc: Any, keys: list[pa.Array]) -> pa.Array | None:
+def _empty_key(pc: Any, keys: list[Any]) -> pa.Array | None:
     """The mask of rows whose key has a NULL or empty-text part; None when none has."""
     import pyarrow as pa
 
     mask = None
     for column in keys:
-        empty = pc.is_null(column)
-        if pa.types.is_string(column.type):
+        if isinstance(column, list):
+            empty = pa.array([v is None or v == "" for v in column], pa.bool_())
+        else:
+            empty = pc.is_null(column)
+        if not isinstance(column, list) and pa.types.is_string(column.type):
             empty = pc.or_(empty, pc.fill_null(pc.equal(column, ""), False))
         mask = empty if mask is None else pc.or_(mask, empty)
     if mask is None or not mask.true_count:

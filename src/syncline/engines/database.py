@@ -106,8 +106,9 @@ def _compute(plan: Plan, session: TargetSession, options: RunOptions,
     steps = arrow_plan(plan)
     if steps is not None:  # the columnar path: Arrow batches, staged in bulk
         for arrow_block in arrow_blocks(plan, steps, options, computed, progress):
-            batch = arrow_block.batch.append_column(staging.ROW, arrow_block.numbers)
-            if not staging.load_arrow(session, stage, batch):
+            batch = arrow_block.batch()  # None: a column holds Python values
+            if batch is None or not staging.load_arrow(
+                    session, stage, batch.append_column(staging.ROW, arrow_block.numbers)):
                 _load(session, stage, converters, arrow_block.columns(),
                       arrow_block.numbers.to_pylist())
             staged += len(arrow_block)
