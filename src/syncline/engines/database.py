@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from syncline.diff import ChangeSet, Create, Delete, Key, Update
 from syncline.engines.arrow_reading import arrow_blocks, arrow_plan
 from syncline.engines.plan import Computed, Plan
+from syncline.engines.readahead import read_ahead
 from syncline.engines.reading import (
     Defaults,
     duplicate_error,
@@ -105,13 +106,16 @@ def _compute(plan: Plan, session: TargetSession, options: RunOptions,
     staged = 0
     steps = arrow_plan(plan)
     if steps is not None:  # the columnar path: Arrow batches, staged in bulk
-        for arrow_block in arrow_blocks(plan, steps, options, computed, progress):
-            batch = arrow_block.batch()  # None: a column holds Python values
-            if batch is None or not staging.load_arrow(
-                    session, stage, batch.append_column(staging.ROW, arrow_block.numbers)):
-                _load(session, stage, converters, arrow_block.columns(),
-                      arrow_block.numbers.to_pylist())
-            staged += len(arrow_block)
+        # the next batch is read while this one is staged (stopped if staging fails)
+        with closing(read_ahead(arrow_blocks(plan, steps, options, computed,
+                                             progress))) as blocks:
+            for arrow_block in blocks:
+                batch = arrow_block.batch()  # None: a column holds Python values
+                if batch is None or not staging.load_arrow(
+                        session, stage, batch.append_column(staging.ROW, arrow_block.numbers)):
+                    _load(session, stage, converters, arrow_block.columns(),
+                          arrow_block.numbers.to_pylist())
+                staged += len(arrow_block)
     else:
         for block in validated_batches(plan, options, computed, progress):
             _load(session, stage, converters, block.columns, block.numbers)
