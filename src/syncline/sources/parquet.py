@@ -1,5 +1,4 @@
-"""A Parquet file as a source, read with pyarrow in bounded batches (``pip install
-'syncline[parquet]'``).
+"""A Parquet file as a source, read with pyarrow in bounded batches.
 
 Values are typed as the file types them: decimals stay ``Decimal`` (never a binary float),
 timestamps are datetimes (aware where the column has a time zone), dates are dates. Row
@@ -20,8 +19,8 @@ def _parquet() -> Any:
     try:
         import pyarrow.parquet as pq
     except ImportError:
-        raise ConfigError("reading .parquet files needs pyarrow: pip install"
-                          " 'syncline[parquet]'") from None
+        raise ConfigError("reading .parquet files needs pyarrow (a dependency of"
+                          " syncline): pip install pyarrow") from None
     return pq
 
 
