@@ -13,7 +13,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from itertools import chain
 from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
@@ -176,8 +176,13 @@ class Handler:
                 session = target.session(options.lock_timeout)
                 try:
                     self._run(session, chosen, options, result, progress)
-                finally:
-                    session.close()
+                except BaseException:
+                    # the run's own error is the one reported: a connection its Ctrl-C
+                    # broke mid-statement (LOAD DATA, COPY) fails the rollback as well
+                    with suppress(Exception):
+                        session.close()
+                    raise
+                session.close()
         except BaseException as exc:  # Ctrl-C too: the CLI must know whether it committed
             call_after_run(self.after_run, result, exc)
             raise
