@@ -236,3 +236,30 @@ def test_sqlite_stages_through_a_scratch_file_it_deletes(tmp_path: Path) -> None
             assert scratch.SCHEMA not in names
         finally:
             target.close()
+
+
+def test_ctrl_c_inside_the_adbc_driver_is_an_interrupt(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ADBC driver answers Ctrl-C with NotSupportedError('NOT_IMPLEMENTED') caused by
+    the KeyboardInterrupt: the run must see the interrupt (exit 130), not a target error."""
+    import syncline.targets.sqlite_scratch as scratch
+
+    def interrupted(self: Any, table: Any, batch: Any) -> None:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise RuntimeError("NOT_IMPLEMENTED") from exc
+
+    monkeypatch.setattr(scratch.Scratch, "load", interrupted)
+    with fresh_database("sqlite", tmp_path, None) as db:  # type: ignore[arg-type]
+        _create_target(db.engine)
+        target = SqlTarget(db.url)
+        s = target.session()
+        try:
+            stage = staging.create_stage(s, "items", FIELDS, KEY)
+            rows = [(*r, i + 1) for i, r in enumerate(_rows(datetime.date(2000, 1, 1), 5))]
+            with pytest.raises(KeyboardInterrupt):
+                staging.load_arrow(s, stage, _batch(rows))
+        finally:
+            s.close()
+            target.close()

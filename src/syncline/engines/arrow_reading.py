@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from syncline.columnar import arrow_coercer, arrow_type
 from syncline.columns import column_coercer
 from syncline.engines.plan import Computed, Plan
-from syncline.engines.reading import blank_keys, first_error, reject_row
+from syncline.engines.reading import blank_keys, first_error, flush_rejected, reject_row
 from syncline.errors import CoercionError
 from syncline.faults import pause_point
 from syncline.options import RunOptions
@@ -149,8 +149,10 @@ def arrow_blocks(plan: Plan, steps: list[ColumnStep], options: RunOptions,
     skip = options.on_error == "skip"
     coercers = [source_coercer(plan.specs[f], plan.types_for(f)) for f in fields]
     blank_rows: list[int] = []
+    pending: list[Rejected] = []  # this batch's rejected rows (flush_rejected)
     count = 0
     for lines, raw in plan.source.read_arrow(fields):  # type: ignore[attr-defined]
+        flush_rejected(computed, pending)
         if count:
             pause_point("mid_read")  # between the first batch and the next
         count += raw.num_rows
@@ -171,7 +173,7 @@ def arrow_blocks(plan: Plan, steps: list[ColumnStep], options: RunOptions,
                 record = tuple(column[i].as_py() for column in raw.columns)
                 error = first_error(coercers, record)
                 assert error is not None, "the rule book and the columnar path disagree"
-                reject_row(plan, computed, skip, error, lines[i].as_py(), record)
+                reject_row(plan, computed, skip, error, lines[i].as_py(), record, pending)
             keep = pc.invert(bad)
             columns = _keep(columns, keep)
             lines = pc.filter(lines, keep)
@@ -181,13 +183,13 @@ def arrow_blocks(plan: Plan, steps: list[ColumnStep], options: RunOptions,
                 row = lines[i].as_py()
                 blank_rows.append(row)
                 if skip:
-                    computed.rejected.append(Rejected(row, _row(columns, i),
-                                                      "the key is empty"))
+                    pending.append(Rejected(row, _row(columns, i), "the key is empty"))
             keep = pc.invert(empty)
             columns = _keep(columns, keep)
             lines = pc.filter(lines, keep)
         if len(lines):
             yield ArrowBlock(lines, columns, fields)
+    flush_rejected(computed, pending)
     if blank_rows:
         blank_keys(plan, blank_rows, computed, skip)
 

@@ -68,8 +68,11 @@ def validated_batches(plan: Plan, options: RunOptions, computed: Computed,
     blank_rows: list[int] = []
     skip = options.on_error == "skip"
 
+    #: this batch's rejected rows, handed to the spool in row order (flush)
+    pending: list[Rejected] = []
+
     def reject(error: SynclineError, row: int, raw: tuple[Any, ...]) -> None:
-        reject_row(plan, computed, skip, error, row, raw)
+        reject_row(plan, computed, skip, error, row, raw, pending)
 
     def row_by_row(batch: list[tuple[int, tuple[Any, ...]]]) -> list[tuple[int, Values]]:
         good = []
@@ -130,6 +133,7 @@ def validated_batches(plan: Plan, options: RunOptions, computed: Computed,
         return out
 
     for batch in plan.source.read(names):
+        flush_rejected(computed, pending)
         if count:
             pause_point("mid_read")  # between the first batch and the next
         count += len(batch)
@@ -154,21 +158,31 @@ def validated_batches(plan: Plan, options: RunOptions, computed: Computed,
                 if any(values[i] is None or values[i] == "" for i in key_index):
                     blank_rows.append(row)
                     if skip:
-                        computed.rejected.append(Rejected(row, values, "the key is empty"))
+                        pending.append(Rejected(row, values, "the key is empty"))
                 else:
                     kept.append((row, values))
             numbers = [row for row, _ in kept]
             columns = [list(col) for col in zip(*(v for _, v in kept), strict=True)]
         if numbers:
             yield Block(numbers, columns, key_index)
+    flush_rejected(computed, pending)
     if blank_rows:
         blank_keys(plan, blank_rows, computed, skip)
 
 
+def flush_rejected(computed: Computed, pending: list[Rejected]) -> None:
+    """A batch's rejected rows into the spool, in row order (whatever rejected them: a
+    bad value, an empty key, a hook), so the rejects file lists rows in file order."""
+    for rejected in sorted(pending, key=lambda r: r.row):
+        computed.rejected.append(rejected)
+    pending.clear()
+
+
 def reject_row(plan: Plan, computed: Computed, skip: bool, error: SynclineError, row: int,
-               raw: tuple[Any, ...]) -> None:
+               raw: tuple[Any, ...], pending: list[Rejected]) -> None:
     """A bad source row: its error located (model, row, file, key) and kept (counted only
-    beyond :data:`ERRORS_KEPT`); under ``--on-error=skip`` the row goes to the rejects."""
+    beyond :data:`ERRORS_KEPT`); under ``--on-error=skip`` the row goes to ``pending``
+    (see :func:`flush_rejected`)."""
     key = tuple(raw[i] for i in plan.key_index)
     error.locate(model=plan.importer.name, row=row, file=plan.source.name,
                  key=key if all(part not in (None, "") for part in key) else None)
@@ -176,7 +190,7 @@ def reject_row(plan: Plan, computed: Computed, skip: bool, error: SynclineError,
     if len(computed.errors) < ERRORS_KEPT:
         computed.errors.append(error)
     if skip:
-        computed.rejected.append(Rejected(row, raw, str(error)))
+        pending.append(Rejected(row, raw, str(error)))
 
 
 def first_error(coercers: Sequence[Callable[[Any], Any]], raw: tuple[Any, ...]

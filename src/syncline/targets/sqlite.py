@@ -58,6 +58,8 @@ class SQLite(Dialect):
                 self._scratch.load(table, pa.RecordBatch.from_arrays(bound, names=columns))
                 return True
             except Exception as exc:  # the driver's own errors
+                if _interrupted(exc):  # the driver turns Ctrl-C into an error of its own
+                    raise KeyboardInterrupt from exc
                 if self._scratch.table(table) is not None:  # never stage half of the rows
                     raise TargetError(f"staging rows in the scratch database: {exc}") from exc
                 self._scratch_refused.add(table.name)  # nothing there: the usual way
@@ -169,6 +171,18 @@ class SQLite(Dialect):
 
     def created_datetime(self, timezone: bool, fsp: int) -> Any:
         return sa.DateTime()  # text with microseconds
+
+
+def _interrupted(error: BaseException) -> bool:
+    """A KeyboardInterrupt is among the causes of ``error``."""
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _bound(column: Any) -> Any:
