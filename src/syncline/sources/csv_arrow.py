@@ -40,9 +40,11 @@ ArrowBatch = tuple["pa.Array", "pa.RecordBatch"]
 
 _CHUNK = 1 << 20
 _HEADER_MAX = 1 << 20
-_MIN_BLOCK = 1 << 20
+_MIN_BLOCK = 64 << 10
 _MAX_BLOCK = 16 << 20
-_TARGET_ROWS = 32 * 1024
+#: rows per batch pyarrow's block size aims at: the row path's batch (sources.base.BATCH),
+#: so memory is bounded by a few batches (two read ahead, one staged) from ~50k rows on
+_TARGET_ROWS = 10_000
 _BLANK = re.compile(b"\n\r?\n")
 _NEWLINE = re.compile(b"\n")
 _CODECS = {"utf-8-sig": "utf-8", "ascii": "ascii"}
