@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import random
+import stat
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -208,37 +209,48 @@ def test_mysql_without_load_data_local_refuses_and_loads_nothing(
             target.close()
 
 
-def test_sqlite_stages_through_a_scratch_file_it_deletes(tmp_path: Path) -> None:
-    """With the ADBC driver installed (a dependency), SQLite stages Arrow batches in a
-    scratch database attached to the run's connection, and deletes it at the end."""
-    import syncline.targets.sqlite_scratch as scratch
-
-    assert scratch.available()
+@pytest.fixture
+def sqlite_target(tmp_path: Path) -> Iterator[SqlTarget]:
+    """A SQLite target holding the table ``items`` (closed after the test)."""
     with fresh_database("sqlite", tmp_path, None) as db:  # type: ignore[arg-type]
         _create_target(db.engine)
         target = SqlTarget(db.url)
-        s = target.session()
         try:
-            stage = staging.create_stage(s, "items", FIELDS, KEY)
-            rows = [(*r, i + 1) for i, r in enumerate(_rows(datetime.date(2000, 1, 1), 5))]
-            assert staging.load_arrow(s, stage, _batch(rows))
-            path = Path(s.dialect._scratch.path)  # type: ignore[attr-defined]
-            assert path.stat().st_size > 0
-            staging.index(s, stage)
-            assert len(_read(s, stage)) == 5
-        finally:
-            s.close()
-        try:
-            assert not path.exists()
-            # the connection went back to the pool without the scratch database
-            with target.engine.connect() as conn:
-                names = [r[1] for r in conn.exec_driver_sql("PRAGMA database_list")]
-            assert scratch.SCHEMA not in names
+            yield target
         finally:
             target.close()
 
 
-def test_ctrl_c_inside_the_adbc_driver_is_an_interrupt(tmp_path: Path,
+def _five() -> Any:
+    return _batch([(*r, i + 1) for i, r in enumerate(_rows(datetime.date(2000, 1, 1), 5))])
+
+
+def test_sqlite_stages_through_a_scratch_file_it_deletes(sqlite_target: SqlTarget) -> None:
+    """With the ADBC driver installed (a dependency), SQLite stages Arrow batches in a
+    scratch database attached to the run's connection — a file only this user can read
+    (it holds the source's rows) — and deletes it at the end."""
+    import syncline.targets.sqlite_scratch as scratch
+
+    assert scratch.available()
+    s = sqlite_target.session()
+    try:
+        path = Path(s.dialect._scratch.path)  # type: ignore[attr-defined]
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        stage = staging.create_stage(s, "items", FIELDS, KEY)
+        assert staging.load_arrow(s, stage, _five())
+        assert path.stat().st_size > 0
+        staging.index(s, stage)
+        assert len(_read(s, stage)) == 5
+    finally:
+        s.close()
+    assert not path.exists()
+    # the connection went back to the pool without the scratch database
+    with sqlite_target.engine.connect() as conn:
+        names = [r[1] for r in conn.exec_driver_sql("PRAGMA database_list")]
+    assert scratch.SCHEMA not in names
+
+
+def test_ctrl_c_inside_the_adbc_driver_is_an_interrupt(sqlite_target: SqlTarget,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """The ADBC driver answers Ctrl-C with NotSupportedError('NOT_IMPLEMENTED') caused by
     the KeyboardInterrupt: the run must see the interrupt (exit 130), not a target error."""
@@ -251,15 +263,10 @@ def test_ctrl_c_inside_the_adbc_driver_is_an_interrupt(tmp_path: Path,
             raise RuntimeError("NOT_IMPLEMENTED") from exc
 
     monkeypatch.setattr(scratch.Scratch, "load", interrupted)
-    with fresh_database("sqlite", tmp_path, None) as db:  # type: ignore[arg-type]
-        _create_target(db.engine)
-        target = SqlTarget(db.url)
-        s = target.session()
-        try:
-            stage = staging.create_stage(s, "items", FIELDS, KEY)
-            rows = [(*r, i + 1) for i, r in enumerate(_rows(datetime.date(2000, 1, 1), 5))]
-            with pytest.raises(KeyboardInterrupt):
-                staging.load_arrow(s, stage, _batch(rows))
-        finally:
-            s.close()
-            target.close()
+    s = sqlite_target.session()
+    try:
+        stage = staging.create_stage(s, "items", FIELDS, KEY)
+        with pytest.raises(KeyboardInterrupt):
+            staging.load_arrow(s, stage, _five())
+    finally:
+        s.close()

@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
-import secrets
 import tempfile
 from typing import Any
 
@@ -59,9 +58,15 @@ class Scratch:
 
     @classmethod
     def attach(cls, conn: sa.Connection) -> Scratch:
-        path = os.path.join(tempfile.gettempdir(),
-                            f"syncline-stage-{os.getpid()}-{secrets.token_hex(6)}.db")
-        conn.exec_driver_sql(f"ATTACH DATABASE ? AS {SCHEMA}", (path,))
+        # made here, exclusively and readable by this user only (the source's rows go
+        # into it); SQLite takes an empty file for a new database
+        handle, path = tempfile.mkstemp(prefix=f"syncline-stage-{os.getpid()}-", suffix=".db")
+        os.close(handle)
+        try:
+            conn.exec_driver_sql(f"ATTACH DATABASE ? AS {SCHEMA}", (path,))
+        except BaseException:
+            os.unlink(path)
+            raise
         return cls(path)
 
     def load(self, table: sa.Table, batch: Any) -> None:
