@@ -29,6 +29,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
+from syncline.columnar import arrow_type
 from syncline.diff import ChangeSet, Key, Values
 from syncline.errors import ConfigError, OutputError, SourceError, SynclineError
 from syncline.faults import pause_point
@@ -370,18 +371,15 @@ def _write_xlsx(target: FileTarget, model: TargetModel, rows: list[Values],
 
 
 def _arrow_type(spec: ColumnSpec) -> Any:
+    """The Parquet column's type: the canonical Arrow type of the kind
+    (:func:`syncline.columnar.arrow_type`), else one for the kinds it has none for."""
     pa = require_extra("pyarrow", "parquet")
+    known = arrow_type(spec)
+    if known is not None:
+        return known
     kind = spec.kind
     if kind == "integer":
         return pa.int64()
-    if kind == "decimal" and spec.precision is not None and spec.precision <= 38:
-        return pa.decimal128(spec.precision, spec.scale or 0)
-    if kind == "float":
-        return pa.float64()
-    if kind == "boolean":
-        return pa.bool_()
-    if kind == "date":
-        return pa.date32()
     if kind == "datetime":
         return pa.timestamp("us", tz="UTC" if spec.timezone else None)
     if kind == "time":
